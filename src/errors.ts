@@ -1,0 +1,58 @@
+/**
+ * Typed errors with stable codes. A message names the field, the value (never a secret) and the rule;
+ * transports map codes, never messages, and never send a stack trace (Vault's http/sys_seal.go does the same).
+ */
+
+export const ERROR_CODES = {
+  USAGE: 'bad command-line usage',
+  CONFIG_NOT_FOUND: 'the configuration file could not be read',
+  CONFIG_INVALID: 'the configuration file does not match the schema',
+  KEYSTORE_NOT_FOUND: 'the keystore file does not exist',
+  KEYSTORE_EXISTS: 'refusing to overwrite an existing keystore',
+  KEYSTORE_INVALID: 'the keystore file is not a valid keystore',
+  KEYSTORE_CORRUPT: 'the keystore file failed its integrity check',
+  KEYSTORE_IO: 'the keystore file could not be written',
+  WEAK_PASSPHRASE: 'the passphrase does not meet the strength rules',
+  PASSPHRASE_MISMATCH: 'the two passphrase entries differ',
+  UNKNOWN_CUSTODIAN: 'no custodian of that name in the keystore',
+  BAD_PASSPHRASE: 'the passphrase does not open that custodian\'s share',
+  UNLOCK_BACKOFF: 'too many failed attempts for that custodian; wait before retrying',
+  UNLOCK_FAILED: 'the combined shares did not decrypt the hot seed',
+  NOT_ENOUGH_CUSTODIANS: 'fewer custodians than the threshold',
+  WALLET_LOCKED: 'the hot wallet is locked',
+  ALREADY_UNLOCKED: 'the hot wallet is already unlocked',
+  // wallet: descriptors, keys and addresses
+  DESCRIPTOR_SYNTAX: 'the output descriptor cannot be parsed',
+  DESCRIPTOR_CHECKSUM: 'the output descriptor checksum is missing or wrong (BIP380)',
+  DESCRIPTOR_KEY: 'a key in the descriptor is invalid, private, or lacks its origin',
+  DESCRIPTOR_UNSUPPORTED: 'the descriptor uses a script type this daemon does not support',
+  DESCRIPTOR_NETWORK: 'the descriptor\'s keys belong to another network',
+  MNEMONIC_INVALID: 'the mnemonic has an unknown word or a bad checksum (BIP39)',
+  INTERNAL: 'internal error',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class CustodyError extends Error {
+  readonly code: ErrorCode;
+  /** Safe, non-secret structured context (field names, limits, counts). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CustodyError';
+    this.code = code;
+    this.details = details === undefined ? undefined : Object.freeze({ ...details });
+  }
+
+  /** What may cross a trust boundary: code, message and details; never the stack or the cause. */
+  toJSON(): { code: ErrorCode; message: string; details?: Readonly<Record<string, unknown>> } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isCustodyError(err: unknown, code?: ErrorCode): err is CustodyError {
+  return err instanceof CustodyError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,65 @@
+import t from 'tap';
+import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configPath, loadConfig, parseConfig } from '../../../src/config/load.js';
+
+const minimal = `network = "regtest"\ndataDir = "/tmp/d"\n[keystore]\nfile = "/tmp/d/ks.json"\n`;
+
+t.test('every shipped config file parses, and example.toml sets every key the schema knows', async (t) => {
+  for (const f of ['config/example.toml', 'config/regtest.toml']) {
+    const c = parseConfig(readFileSync(f, 'utf8'), f);
+    t.ok(c.network, f);
+  }
+  const example = parseConfig(readFileSync('config/example.toml', 'utf8'));
+  t.same(example, {
+    network: 'mainnet',
+    dataDir: '/var/lib/custody',
+    keystore: { file: '/var/lib/custody/keystore.json' },
+    unlock: { progressTimeoutSeconds: 600, backoffAfterFailures: 3, maxBackoffSeconds: 300 },
+    hot: { minSats: 10_000_000n, targetSats: 50_000_000n, maxSats: 100_000_000n },
+  });
+});
+
+t.test('defaults fill what a minimal file leaves out; the result is frozen', async (t) => {
+  const c = parseConfig(minimal);
+  t.same(c.unlock, { progressTimeoutSeconds: 600, backoffAfterFailures: 3, maxBackoffSeconds: 300 });
+  t.equal(c.hot, undefined);
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.unlock));
+});
+
+t.test('amounts are exact bigint satoshis up to the 21M BTC supply', async (t) => {
+  const c = parseConfig(`${minimal}[hot]\nminSats = 0\ntargetSats = 2099999999999999\nmaxSats = 2100000000000000\n`);
+  t.equal(c.hot?.targetSats, 2099999999999999n);
+  t.equal(c.hot?.maxSats, 2_100_000_000_000_000n);
+  t.equal(typeof c.hot?.maxSats, 'bigint');
+});
+
+const bad: Array<[string, string, RegExp]> = [
+  ['a string amount', `${minimal}[hot]\nminSats = 1\ntargetSats = 2\nmaxSats = "abc"\n`, /hot\.maxSats: expected a positive integer of satoshis \(at most 2100000000000000\), got "abc"/],
+  ['a fractional amount', `${minimal}[hot]\nminSats = 1\ntargetSats = 2\nmaxSats = 1.5\n`, /hot\.maxSats: expected a positive integer of satoshis.*got 1\.5/],
+  ['a negative amount', `${minimal}[hot]\nminSats = -1\ntargetSats = 2\nmaxSats = 3\n`, /hot\.minSats: expected a non-negative integer of satoshis.*got -1/],
+  ['more than 21M BTC', `${minimal}[hot]\nminSats = 1\ntargetSats = 2\nmaxSats = 2100000000000001\n`, /hot\.maxSats: .*got 2100000000000001/],
+  ['min/target/max out of order', `${minimal}[hot]\nminSats = 5\ntargetSats = 2\nmaxSats = 3\n`, /hot\.targetSats: expected minSats < targetSats < maxSats, got 5 \/ 2 \/ 3/],
+  ['an unknown top-level key', `${minimal}colour = "blue"\n`, /colour: unknown key/],
+  ['an unknown nested key', `${minimal}[unlock]\ntimeout = 5\n`, /unlock\.timeout: unknown key/],
+  ['a missing required key', `network = "regtest"\n[keystore]\nfile = "x"\n`, /dataDir: required key is missing/],
+  ['a bad network', minimal.replace('regtest', 'moonnet'), /network: expected one of mainnet, testnet, signet, regtest/],
+  ['an out-of-range number', `${minimal}[unlock]\nprogressTimeoutSeconds = 5\n`, /unlock\.progressTimeoutSeconds: expected a whole number of seconds from 30 to 86400, got 5/],
+  ['invalid TOML', `network = "regtest\n`, /config:1:\d+: not valid TOML/],
+];
+for (const [what, text, message] of bad) {
+  t.test(`rejects ${what}, naming the key and the rule`, async (t) => {
+    t.throws(() => parseConfig(text), { code: 'CONFIG_INVALID', message });
+  });
+}
+
+t.test('the file comes from --config, else CUSTODY_CONFIG, else a usage error', async (t) => {
+  t.equal(configPath('/a.toml', { CUSTODY_CONFIG: '/b.toml' }), '/a.toml');
+  t.equal(configPath(undefined, { CUSTODY_CONFIG: '/b.toml' }), '/b.toml');
+  t.throws(() => configPath(undefined, {}), { code: 'USAGE', message: /--config/ });
+  const dir = mkdtempSync(join(tmpdir(), 'custody-config-'));
+  writeFileSync(join(dir, 'c.toml'), minimal);
+  t.equal(loadConfig(join(dir, 'c.toml')).network, 'regtest');
+  t.throws(() => loadConfig(join(dir, 'missing.toml')), { code: 'CONFIG_NOT_FOUND', message: /missing\.toml.*ENOENT/ });
+});
