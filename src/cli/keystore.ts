@@ -11,7 +11,7 @@ import { wipe } from '../crypto/wipe.js';
 import { DEFAULT_SCRYPT, MIN_PRODUCTION_SCRYPT_N, type ScryptParams } from '../crypto/envelope.js';
 import { readKeystore, writeKeystore, type KeystoreBody } from '../keystore/keyfile.js';
 import { changePassphrase, checkCustodianSet, createKeystore, rekeyKeystore, type CeremonyDeps, type CustodianSecret } from '../keystore/ceremony.js';
-import { checkPassphraseStrength } from '../keystore/passphrase-policy.js';
+import { checkPassphraseStrength, preloadStrengthEstimator } from '../keystore/passphrase-policy.js';
 import { mnemonicBytes } from '../keystore/seed.js';
 import { UnlockSession } from '../keystore/unlock-session.js';
 import { configure, parseIntOption, parseList, usage, type CliIo } from './run.js';
@@ -134,11 +134,14 @@ export function registerKeystoreCommands(program: Command, io: CliIo): void {
       const names = parseList(o.custodians, '--custodians');
       checkCustodianSet(names, o.threshold);
       if (existsSync(o.file)) throw new CustodyError('KEYSTORE_EXISTS', `${o.file}: a keystore already exists there; refusing to overwrite it`);
+      preloadStrengthEstimator();
       const src = secretSource(o.passphraseFd, '--passphrase-fd');
       src.tell(`Creating a ${o.threshold}-of-${names.length} keystore for ${network}. Each custodian chooses a passphrase of at least 12 characters.`);
-      const custodians = await collectNew(src, names);
+      let custodians: CustodianSecret[] = [];
       let entropy: Buffer | undefined;
       try {
+        custodians = await collectNew(src, names);
+        src.close();
         const created = await createKeystore({ network, threshold: o.threshold, custodians }, ceremonyDeps(o.unsafeFastKdf === true));
         entropy = created.entropy;
         writeKeystore(o.file, created.body, { create: true });
@@ -150,6 +153,7 @@ export function registerKeystoreCommands(program: Command, io: CliIo): void {
         if (weak !== undefined) io.err(weak);
         if (o.showBackup === true) showBackup(io, entropy);
       } finally {
+        src.close();
         wipe(entropy);
         wipeAll(custodians);
       }
@@ -189,6 +193,7 @@ export function registerKeystoreCommands(program: Command, io: CliIo): void {
           }
         }
       } finally {
+        src.close();
         session.reset();
       }
       if (bad > 0) throw new CustodyError('BAD_PASSPHRASE', `${bad} of ${names.length} passphrase(s) did not open their share`);
@@ -250,17 +255,21 @@ export function registerKeystoreCommands(program: Command, io: CliIo): void {
       }
       const newNames = parseList(o.newCustodians, '--new-custodians');
       checkCustodianSet(newNames, o.threshold);
+      preloadStrengthEstimator();
       const src = secretSource(o.passphraseFd, '--passphrase-fd');
       src.tell(`Rekey: ${names.length} current custodian(s) first, then ${newNames.length} new custodian(s) (${o.threshold} of ${newNames.length}).`);
-      const current = await collectCurrent(src, names);
+      let current: CustodianSecret[] = [];
       let next: CustodianSecret[] = [];
       try {
+        current = await collectCurrent(src, names);
         next = await collectNew(src, newNames);
+        src.close();
         const body = await rekeyKeystore(loaded.body, current, { threshold: o.threshold, custodians: next }, ceremonyDeps(o.unsafeFastKdf === true));
         writeKeystore(o.file, body, { replace: loaded.raw });
         io.out(`keystore ${body.id} rekeyed: ${newNames.join(', ')} (${o.threshold} of ${newNames.length} unlock); the old passphrases no longer unlock it`);
         io.out(`hot account: ${hotLine(body)} (unchanged)`);
       } finally {
+        src.close();
         wipeAll(current);
         wipeAll(next);
       }
@@ -275,15 +284,19 @@ export function registerKeystoreCommands(program: Command, io: CliIo): void {
     .action(async (o: { file: string; custodian: string; passphraseFd?: number; unsafeFastKdf?: boolean }) => {
       const loaded = readKeystore(o.file);
       requireNames(loaded.body, [o.custodian]);
+      preloadStrengthEstimator();
       const src = secretSource(o.passphraseFd, '--passphrase-fd');
-      const old = await src.read(`Current passphrase for ${o.custodian}`);
+      let old: Buffer | undefined;
       let fresh: Buffer | undefined;
       try {
+        old = await src.read(`Current passphrase for ${o.custodian}`);
         fresh = await newPassphrase(src, o.custodian, `New passphrase for ${o.custodian}`);
+        src.close();
         const body = await changePassphrase(loaded.body, o.custodian, old, fresh, ceremonyDeps(o.unsafeFastKdf === true));
         writeKeystore(o.file, body, { replace: loaded.raw });
         io.out(`custodian ${o.custodian}: passphrase changed in ${o.file}`);
       } finally {
+        src.close();
         wipe(old, fresh);
       }
     });

@@ -13,6 +13,8 @@ export interface SecretSource {
   /** Says something to whoever types the secrets (stderr); silent for fd input. */
   tell(text: string): void;
   readonly interactive: boolean;
+  /** Gives the terminal back (echo on). Call it in a finally once all secrets are read. */
+  close(): void;
 }
 
 /** Reads every line of `fd` up front; each read() hands out the next one. */
@@ -38,6 +40,7 @@ export function fdSecretSource(fd: number, option: string): SecretSource {
   return {
     interactive: false,
     tell: () => undefined,
+    close: () => lines.forEach((l) => wipe(l)),
     async read(label) {
       const line = lines[used];
       if (line === undefined) {
@@ -50,24 +53,65 @@ export function fdSecretSource(fd: number, option: string): SecretSource {
   };
 }
 
+/**
+ * Hidden prompts on the terminal. From the first prompt until close(), the terminal stays in raw mode
+ * (no echo) and keystrokes typed while no prompt is open are discarded, never echoed: otherwise a
+ * custodian typing ahead while the previous passphrase is being checked would see it on screen.
+ */
 export function ttySecretSource(stdin: NodeJS.ReadStream = process.stdin, stderr: NodeJS.WriteStream = process.stderr): SecretSource {
+  let active: ((chunk: Buffer) => void) | undefined;
+  let open = false;
+  const onData = (chunk: Buffer): void => {
+    if (active) {
+      active(chunk);
+      return;
+    }
+    const interrupt = chunk.includes(0x03);
+    wipe(chunk); // typed ahead: dropped, like getpass(3) flushing pending input
+    if (interrupt) {
+      // Ctrl-C between prompts (say, during a scrypt run): give the terminal back and stop.
+      stdin.setRawMode(false);
+      stderr.write('\ncancelled\n');
+      process.exit(130);
+    }
+  };
+  const ensureOpen = (label: string): void => {
+    if (!stdin.isTTY) {
+      throw new CustodyError('USAGE', `no terminal to ask for ${label}; pass secrets with the --*-fd option instead`);
+    }
+    if (open) return;
+    open = true;
+    stdin.setRawMode(true);
+    stdin.on('data', onData);
+    stdin.resume();
+  };
+  const prompt = (text: string): Promise<Buffer> =>
+    hiddenPrompt(text, stderr, (handler) => {
+      active = handler;
+    });
   return {
     interactive: true,
     tell: (text) => void stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     async read(label, opts) {
-      if (!stdin.isTTY) {
-        throw new CustodyError('USAGE', `no terminal to ask for ${label}; pass secrets with the --*-fd option instead`);
-      }
+      ensureOpen(label);
       for (;;) {
-        const first = await hiddenPrompt(`${label}: `, stdin, stderr);
+        const first = await prompt(`${label}: `);
         if (!opts?.confirm) return first;
-        const second = await hiddenPrompt(`${label} (again): `, stdin, stderr);
+        const second = await prompt(`${label} (again): `);
         const same = first.length === second.length && first.equals(second);
         wipe(second);
         if (same) return first;
         wipe(first);
         stderr.write('The two entries differ; try again.\n');
       }
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      active = undefined;
+      stdin.removeListener('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
     },
   };
 }
@@ -78,21 +122,17 @@ export function secretSource(fd: number | undefined, option: string): SecretSour
 }
 
 /**
- * Reads a line with echo off. Works on raw bytes so the secret never becomes a JavaScript string
- * (strings cannot be wiped). Backspace removes a whole UTF-8 character; Ctrl-C and Ctrl-D cancel.
+ * Reads one line from an already-raw terminal. Works on raw bytes so the secret never becomes a
+ * JavaScript string (strings cannot be wiped). Backspace removes a whole UTF-8 character; Ctrl-C and
+ * Ctrl-D cancel. `attach` routes keystrokes here until the line ends.
  */
-export function hiddenPrompt(prompt: string, stdin: NodeJS.ReadStream, stderr: NodeJS.WriteStream): Promise<Buffer> {
+export function hiddenPrompt(prompt: string, stderr: NodeJS.WriteStream, attach: (handler: ((chunk: Buffer) => void) | undefined) => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     stderr.write(prompt);
     let buf = Buffer.alloc(256);
     let len = 0;
-    const wasRaw = stdin.isRaw;
-    stdin.setRawMode(true);
-    stdin.resume();
     const finish = (err: CustodyError | null): void => {
-      stdin.removeListener('data', onData);
-      stdin.setRawMode(wasRaw);
-      stdin.pause();
+      attach(undefined);
       stderr.write('\n');
       if (err !== null) {
         wipe(buf);
@@ -103,9 +143,10 @@ export function hiddenPrompt(prompt: string, stdin: NodeJS.ReadStream, stderr: N
       wipe(buf);
       resolve(out);
     };
-    const onData = (chunk: Buffer): void => {
+    attach((chunk: Buffer): void => {
       for (const byte of chunk) {
         if (byte === 0x0d || byte === 0x0a) {
+          // Anything after Enter in the same chunk was typed ahead: dropped with the chunk.
           wipe(chunk);
           finish(null);
           return;
@@ -131,7 +172,6 @@ export function hiddenPrompt(prompt: string, stdin: NodeJS.ReadStream, stderr: N
         buf[len++] = byte;
       }
       wipe(chunk);
-    };
-    stdin.on('data', onData);
+    });
   });
 }

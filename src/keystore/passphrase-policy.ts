@@ -28,6 +28,11 @@ function zxcvbn(): Promise<ZxcvbnFactory> {
   return estimator;
 }
 
+/** Starts loading the estimator in the background, so the first check does not stall the prompt. */
+export function preloadStrengthEstimator(): void {
+  zxcvbn().catch(() => undefined);
+}
+
 /**
  * Passphrases are compared as NFKC-normalised UTF-8, so "é" typed as one code point or as e + accent
  * unlocks alike on any keyboard. Pure-ASCII input (the common case) is returned as a copy without ever
