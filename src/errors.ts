@@ -28,6 +28,14 @@ export const ERROR_CODES = {
   DESCRIPTOR_UNSUPPORTED: 'the descriptor uses a script type this daemon does not support',
   DESCRIPTOR_NETWORK: 'the descriptor\'s keys belong to another network',
   MNEMONIC_INVALID: 'the mnemonic has an unknown word or a bad checksum (BIP39)',
+  // store and services
+  INVALID_ARGUMENT: 'a request field is missing or breaks its rule',
+  REQUEST_ID_CONFLICT: 'the requestId was already used with other parameters',
+  STORE_MISMATCH: 'the data dir was made for another network or cold descriptor',
+  STORE_VERSION: 'the data dir was written by a newer schema version',
+  STORE_LOCKED: 'another process holds the data dir',
+  STORE_IO: 'the data dir could not be read or written',
+  INDEX_EXHAUSTED: 'no unhardened derivation index is left on this chain',
   INTERNAL: 'internal error',
 } as const;
 

@@ -12,7 +12,7 @@ import { DEFAULT_SCRYPT, MIN_PRODUCTION_SCRYPT_N, type ScryptParams } from '../c
 import { readKeystore, writeKeystore, type KeystoreBody } from '../keystore/keyfile.js';
 import { changePassphrase, checkCustodianSet, createKeystore, rekeyKeystore, type CeremonyDeps, type CustodianSecret } from '../keystore/ceremony.js';
 import { checkPassphraseStrength, preloadStrengthEstimator } from '../keystore/passphrase-policy.js';
-import { mnemonicBytes } from '../keystore/seed.js';
+import { mnemonicFromEntropy } from '../wallet/mnemonic.js';
 import { UnlockSession } from '../keystore/unlock-session.js';
 import { configure, parseIntOption, parseList, usage, type CliIo } from './run.js';
 import { secretSource, type SecretSource } from './secrets.js';
@@ -101,7 +101,7 @@ function showBackup(io: CliIo, entropy: Uint8Array): void {
   io.err('!!! PAPER BACKUP OF THE HOT SEED !!!');
   io.err('Anyone who sees these words can spend the hot wallet. Write them on paper, check them, store the paper');
   io.err('like cash, and never type them into a networked computer. They are shown this once.');
-  const words = mnemonicBytes(entropy);
+  const words = mnemonicFromEntropy(entropy);
   try {
     const list = words.toString('ascii').split(' ');
     const lines: string[] = [];

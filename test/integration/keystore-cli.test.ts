@@ -12,7 +12,8 @@ import { combineShares } from '../../src/crypto/shamir.js';
 import { recoverEntropy } from '../../src/keystore/ceremony.js';
 import { readKeystore, shareAad, type KeystoreBody } from '../../src/keystore/keyfile.js';
 import { hotAccountNode } from '../../src/keystore/hot-key.js';
-import { mnemonicBytes, seedFromEntropy } from '../../src/keystore/seed.js';
+import { seedFromEntropy } from '../../src/keystore/seed.js';
+import { mnemonicFromEntropy } from '../../src/wallet/mnemonic.js';
 import { runCli, type CliResult } from '../support/cli.js';
 
 const PASS: Record<string, string> = {
@@ -29,7 +30,7 @@ const opts = { clock: Date.now, random: (n: number) => randomBytes(n) };
 async function secretForms(body: KeystoreBody, names: string[]): Promise<string[]> {
   const custodians = names.map((name) => ({ name, passphrase: Buffer.from(PASS[name]!) }));
   const entropy = await recoverEntropy(body, custodians, opts);
-  const words = mnemonicBytes(entropy).toString('ascii').split(' ');
+  const words = mnemonicFromEntropy(entropy).toString('ascii').split(' ');
   const seed = seedFromEntropy(entropy);
   const shares: Buffer[] = [];
   for (const c of body.custodians) {
@@ -153,7 +154,7 @@ t.test('--show-backup prints the 24 words once (and the scan finds them: the sca
   t.match(r.stderr, /PAPER BACKUP/);
   t.match(r.stderr, /WARNING: weak scrypt parameters/);
   const entropy = await recoverEntropy(readKeystore(file).body, [{ name: 'ops1', passphrase: Buffer.from('Tundra-Violet-Harbor-93') }], opts);
-  const words = mnemonicBytes(entropy).toString('ascii').split(' ');
+  const words = mnemonicFromEntropy(entropy).toString('ascii').split(' ');
   t.equal(words.length, 24);
   const shown = [...r.stderr.matchAll(/\d+\. ([a-z]+)/g)].map((m) => m[1]);
   t.same(shown, words, 'the words shown are the keystore\'s seed');
