@@ -5,8 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import { formatTable, runBench, type Bench, type BenchResult } from './harness.js';
 import { keystoreBenches } from './keystore.bench.js';
+import { walletBenches } from './wallet.bench.js';
+import { addressBenches } from './addresses.bench.js';
 
-const ALL: readonly Bench[] = [...keystoreBenches];
+const ALL: readonly Bench[] = [...keystoreBenches, ...walletBenches, ...addressBenches];
 
 async function main(argv: readonly string[]): Promise<number> {
   const quick = argv.includes('--quick');

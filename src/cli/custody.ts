@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { configure, processIo, runProgram, type CliIo } from './run.js';
 import { registerKeystoreCommands } from './keystore.js';
+import { registerAddressCommands } from './addresses.js';
 
 export const VERSION = '0.1.0';
 
@@ -10,6 +11,7 @@ export function buildCustodyProgram(io: CliIo): Command {
     .description('Operate a custody daemon: keystore ceremonies, addresses, unlock, freeze, audit.')
     .version(VERSION);
   registerKeystoreCommands(program, io);
+  registerAddressCommands(program, io);
   return program;
 }
 

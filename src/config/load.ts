@@ -4,6 +4,7 @@ import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { CustodyError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
+import { parseDescriptor } from '../wallet/descriptor.js';
 
 export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const file = flag ?? env['CUSTODY_CONFIG'];
@@ -41,6 +42,15 @@ export function parseConfig(text: string, source = 'config'): Config {
   if (!result.success) {
     const problems = result.error.issues.map(formatIssue);
     throw new CustodyError('CONFIG_INVALID', `${source}: ${problems.join('; ')}`, { problems });
+  }
+  try {
+    // Parsed again where it is used; here only so a bad descriptor fails at load, naming the key.
+    parseDescriptor(result.data.cold.descriptor, { network: result.data.network, requireChecksum: true });
+  } catch (err) {
+    if (err instanceof CustodyError) {
+      throw new CustodyError('CONFIG_INVALID', `${source}: cold.descriptor: [${err.code}] ${err.message}`, { problems: [`cold.descriptor: ${err.message}`] });
+    }
+    throw err;
   }
   return deepFreeze(result.data);
 }

@@ -46,6 +46,16 @@ export const configSchema = z
     keystore: z.strictObject({
       file: path,
     }),
+    cold: z.strictObject({
+      descriptor: z.string().min(1, 'expected an output descriptor'),
+    }),
+    addresses: z
+      .strictObject({
+        poolSize: whole(16, 1_000_000, 'addresses').default(4096),
+        poolWorkers: whole(0, 8, 'threads').default(1),
+        gapWarning: whole(20, 10_000_000, 'addresses').default(1000),
+      })
+      .prefault({}),
     unlock: z
       .strictObject({
         progressTimeoutSeconds: whole(30, 86_400, 'seconds').default(600),

@@ -7,9 +7,8 @@
  * threshold, custodians, hot xpub), and each share's binds the keystore id, custodian name and index.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { AtomicWriteError, writeFileAtomic } from '../files/atomic-write.js';
 import { z } from 'zod';
 import { CustodyError } from '../errors.js';
 import { NETWORKS, type Network } from '../types.js';
@@ -215,69 +214,20 @@ export function readKeystore(path: string): LoadedKeystore {
 }
 
 /**
- * Writes the keystore atomically: temp file (0600) → write → fsync → link/rename → fsync directory.
- * `create` refuses to replace an existing file (link(2) fails with EEXIST, no race window);
- * `replace` requires the file on disk to still be exactly `expected`, so two ceremonies never clobber each other.
+ * Writes the keystore atomically (files/atomic-write.ts): `create` refuses to replace an existing file;
+ * `replace` requires the file on disk to still be exactly what was read, so two ceremonies never clobber
+ * each other.
  */
 export function writeKeystore(path: string, body: KeystoreBody, mode: { create: true } | { replace: Buffer }): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const data = Buffer.from(serializeKeystore(body), 'utf8');
-  let fd: number | undefined;
   try {
-    if ('replace' in mode) {
-      let current: Buffer;
-      try {
-        current = readFileSync(path);
-      } catch {
-        throw new CustodyError('KEYSTORE_NOT_FOUND', `${path}: the keystore to replace is gone`, { file: path });
-      }
-      if (!current.equals(mode.replace)) {
-        throw new CustodyError('KEYSTORE_IO', `${path}: the keystore changed on disk during this operation; nothing was written, start again`, {
-          file: path,
-        });
-      }
-    }
-    fd = openSync(tmp, 'wx', 0o600);
-    fchmodSync(fd, 0o600); // the umask must not widen it
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-    if (fstatSync(fd).size !== data.length) throw new Error('short write');
-    closeSync(fd);
-    fd = undefined;
-    if ('create' in mode) {
-      try {
-        linkSync(tmp, path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new CustodyError('KEYSTORE_EXISTS', `${path}: a keystore already exists there; refusing to overwrite it`, { file: path });
-        }
-        throw err;
-      }
-      unlinkSync(tmp);
-    } else {
-      renameSync(tmp, path);
-    }
-    fsyncDir(dir);
+    writeFileAtomic(path, Buffer.from(serializeKeystore(body), 'utf8'), mode);
   } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
+    const code = err instanceof AtomicWriteError ? err.code : 'EIO';
+    if (code === 'EEXIST') throw new CustodyError('KEYSTORE_EXISTS', `${path}: a keystore already exists there; refusing to overwrite it`, { file: path });
+    if (code === 'ENOENT' && 'replace' in mode) throw new CustodyError('KEYSTORE_NOT_FOUND', `${path}: the keystore to replace is gone`, { file: path });
+    if (code === 'ECHANGED') {
+      throw new CustodyError('KEYSTORE_IO', `${path}: the keystore changed on disk during this operation; nothing was written, start again`, { file: path });
     }
-    if (err instanceof CustodyError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new CustodyError('KEYSTORE_IO', `${path}: cannot write the keystore (${code})`, { file: path });
-  }
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

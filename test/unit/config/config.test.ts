@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configPath, loadConfig, parseConfig } from '../../../src/config/load.js';
 
-const minimal = `network = "regtest"\ndataDir = "/tmp/d"\n[keystore]\nfile = "/tmp/d/ks.json"\n`;
+const REGTEST_DESCRIPTOR = 'wpkh([73c5da0a/84h/1h/0h]tpubDC8msFGeGuwnKG9Upg7DM2b4DaRqg3CUZa5g8v2SRQ6K4NSkxUgd7HsL2XVWbVm39yBA4LAxysQAm397zwQSQoQgewGiYZqrA9DsP4zbQ1M/<0;1>/*)#lxek0ef2';
+const minimal = `network = "regtest"\ndataDir = "/tmp/d"\n[keystore]\nfile = "/tmp/d/ks.json"\n[cold]\ndescriptor = "${REGTEST_DESCRIPTOR}"\n`;
 
 t.test('every shipped config file parses, and example.toml sets every key the schema knows', async (t) => {
   for (const f of ['config/example.toml', 'config/regtest.toml']) {
@@ -16,6 +17,11 @@ t.test('every shipped config file parses, and example.toml sets every key the sc
     network: 'mainnet',
     dataDir: '/var/lib/custody',
     keystore: { file: '/var/lib/custody/keystore.json' },
+    cold: {
+      descriptor:
+        'wpkh([73c5da0a/84h/0h/0h]xpub6CatWdiZiodmUeTDp8LT5or8nmbKNcuyvz7WyksVFkKB4RHwCD3XyuvPEbvqAQY3rAPshWcMLoP2fMFMKHPJ4ZeZXYVUhLv1VMrjPC7PW6V/<0;1>/*)#qf45pmyh',
+    },
+    addresses: { poolSize: 4096, poolWorkers: 1, gapWarning: 1000 },
     unlock: { progressTimeoutSeconds: 600, backoffAfterFailures: 3, maxBackoffSeconds: 300 },
     hot: { minSats: 10_000_000n, targetSats: 50_000_000n, maxSats: 100_000_000n },
   });
@@ -43,7 +49,10 @@ const bad: Array<[string, string, RegExp]> = [
   ['min/target/max out of order', `${minimal}[hot]\nminSats = 5\ntargetSats = 2\nmaxSats = 3\n`, /hot\.targetSats: expected minSats < targetSats < maxSats, got 5 \/ 2 \/ 3/],
   ['an unknown top-level key', `${minimal}colour = "blue"\n`, /colour: unknown key/],
   ['an unknown nested key', `${minimal}[unlock]\ntimeout = 5\n`, /unlock\.timeout: unknown key/],
-  ['a missing required key', `network = "regtest"\n[keystore]\nfile = "x"\n`, /dataDir: required key is missing/],
+  ['a missing required key', `network = "regtest"\n[keystore]\nfile = "x"\n[cold]\ndescriptor = "x"\n`, /dataDir: required key is missing/],
+  ['a descriptor of the wrong network', minimal.replace('"regtest"', '"mainnet"'), /cold\.descriptor: \[DESCRIPTOR_NETWORK\]/],
+  ['a descriptor with a bad checksum', minimal.replace('#lxek0ef2', '#lxek0ef3'), /cold\.descriptor: \[DESCRIPTOR_CHECKSUM\]/],
+  ['a descriptor without its checksum', minimal.replace('#lxek0ef2', ''), /cold\.descriptor: \[DESCRIPTOR_CHECKSUM\]/],
   ['a bad network', minimal.replace('regtest', 'moonnet'), /network: expected one of mainnet, testnet, signet, regtest/],
   ['an out-of-range number', `${minimal}[unlock]\nprogressTimeoutSeconds = 5\n`, /unlock\.progressTimeoutSeconds: expected a whole number of seconds from 30 to 86400, got 5/],
   ['invalid TOML', `network = "regtest\n`, /config:1:\d+: not valid TOML/],

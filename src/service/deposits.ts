@@ -1,0 +1,421 @@
+/**
+ * Deposit addresses: the next index on cold chain 0, durably written before it is returned.
+ *
+ * - Idempotent: the same (scope, requestId) always returns the same address, also after a restart; the
+ *   same requestId with another account or label is REQUEST_ID_CONFLICT. Different requestIds never
+ *   share an address: indexes come from one counter, advanced in the same batch as the record.
+ * - Fast: addresses come pre-derived from the AddressPool; concurrent requests are group-committed into
+ *   one fsync'd LevelDB batch.
+ * - Gap-aware: it knows the highest index issued and the highest that received funds, and reports the
+ *   run between them, which a wallet restoring the cold seed must scan past (BIP44 gap limit).
+ */
+import { CustodyError } from '../errors.js';
+import type { Clock } from '../types.js';
+import type { ColdDescriptor } from '../wallet/descriptor.js';
+import type { Store, BatchOp } from '../store/db.js';
+import { ADDR } from '../store/layout.js';
+import { AddressPool, DEFAULT_POOL, type PooledAddress, type PoolOptions } from './address-pool.js';
+
+export interface NewAddressRequest {
+  readonly requestId: string;
+  readonly account: string;
+  readonly label?: string;
+}
+
+export interface AddressRecord {
+  readonly index: number;
+  readonly address: string;
+  /** Full derivation path of the first key, e.g. m/84h/0h/0h/0/7. */
+  readonly path: string;
+  readonly account: string;
+  readonly label?: string;
+  readonly requestId: string;
+  /** Who asked: the RPC client name (or "cli"); requestIds are unique per scope. */
+  readonly scope: string;
+  readonly issuedAt: string;
+}
+
+export interface IssuedAddress extends AddressRecord {
+  /** False when the requestId had already been answered: this is the earlier address. */
+  readonly created: boolean;
+}
+
+export interface GapReport {
+  readonly highestIssued: number; // -1 when none
+  readonly highestUsed: number; // -1 when none
+  /** Issued addresses above the highest used one: what a restoring wallet must scan past. */
+  readonly gap: number;
+  readonly warnAbove: number;
+  readonly warning: string | null;
+}
+
+export interface DepositOptions {
+  readonly pool?: PoolOptions;
+  /** Warn in status when the recovery gap exceeds this (default 1,000). */
+  readonly gapWarning?: number;
+  readonly clock?: Clock;
+  /** Extra operations (e.g. the audit record) to commit in the same batch as each group of addresses. */
+  readonly onIssue?: (records: readonly AddressRecord[]) => BatchOp[];
+}
+
+/** Requests per LevelDB batch: large enough to amortise the fsync, small enough to overlap with the next. */
+const MAX_GROUP = 1024;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const SCOPE = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_ACCOUNT = 128;
+const MAX_LABEL = 256;
+
+function invalid(field: string, message: string, value?: unknown): CustodyError {
+  return new CustodyError('INVALID_ARGUMENT', `${field}: ${message}`, value === undefined ? { field } : { field, value });
+}
+
+function printable(s: string): boolean {
+  // No control characters: these strings end up in logs, exports and terminals.
+  return !/[\u0000-\u001f\u007f-\u009f]/.test(s);
+}
+
+export function validateNewAddress(req: NewAddressRequest, scope: string): void {
+  if (!SCOPE.test(scope)) throw invalid('scope', 'expected 1 to 64 of A-Z a-z 0-9 . _ -');
+  if (typeof req.requestId !== 'string' || !REQUEST_ID.test(req.requestId)) {
+    throw invalid('requestId', 'expected 1 to 64 characters of A-Z a-z 0-9 . _ : -');
+  }
+  if (typeof req.account !== 'string' || req.account.length === 0 || req.account.length > MAX_ACCOUNT || !printable(req.account)) {
+    throw invalid('account', `expected 1 to ${MAX_ACCOUNT} printable characters`);
+  }
+  if (req.label !== undefined && (typeof req.label !== 'string' || req.label.length > MAX_LABEL || !printable(req.label))) {
+    throw invalid('label', `expected at most ${MAX_LABEL} printable characters`);
+  }
+}
+
+/**
+ * The first request with a given requestId in a group: its record once known (assigned and durable, or
+ * read back from an earlier answer), and a promise that settles then, for repeats to wait on.
+ */
+interface Issue {
+  readonly p: Pending;
+  record: AddressRecord | undefined;
+  readonly done: Promise<void>;
+  readonly settle: () => void;
+}
+
+function newIssue(p: Pending): Issue {
+  let settle: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (settle = resolve));
+  return { p, record: undefined, done, settle };
+}
+
+interface Prepared {
+  readonly ops: BatchOp[];
+  readonly fresh: Issue[];
+  /** Repeats of a request still being issued (in this group or one in flight). */
+  readonly waiting: Array<{ p: Pending; issue: Issue }>;
+  next?: number;
+}
+
+interface Pending {
+  readonly req: NewAddressRequest;
+  readonly scope: string;
+  readonly resolve: (r: IssuedAddress) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+export class DepositAddresses {
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  /** requestId key → the issue in a group not yet durable, so a repeat never gets a second address. */
+  private readonly inflight = new Map<string, Issue>();
+  private failed: CustodyError | undefined;
+  private used: number;
+  private readonly clock: Clock;
+  private readonly gapWarning: number;
+  private readonly originPath: string;
+
+  private constructor(
+    private readonly store: Store,
+    readonly descriptor: ColdDescriptor,
+    private readonly pool: AddressPool,
+    private issuedNext: number,
+    used: number,
+    private readonly opts: DepositOptions,
+  ) {
+    this.used = used;
+    this.clock = opts.clock ?? Date.now;
+    this.gapWarning = opts.gapWarning ?? 1_000;
+    const key = descriptor.keys[0];
+    this.originPath = `m${key === undefined || key.originPath === '' ? '' : `/${key.originPath}`}`;
+  }
+
+  static async open(store: Store, descriptor: ColdDescriptor, opts: DepositOptions = {}): Promise<DepositAddresses> {
+    const [next, used] = await store.getMany([ADDR.next, ADDR.used]);
+    const start = next === undefined ? 0 : Number(next);
+    const pool = new AddressPool(descriptor, descriptor.network, 0, start, opts.pool ?? DEFAULT_POOL);
+    return new DepositAddresses(store, descriptor, pool, start, used === undefined ? -1 : Number(used), opts);
+  }
+
+  /** Issues (or re-answers) a deposit address. Resolves only once the record is fsync'd. */
+  newAddress(req: NewAddressRequest, scope = 'cli'): Promise<IssuedAddress> {
+    try {
+      validateNewAddress(req, scope);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.push({ req, scope, resolve, reject });
+      this.flushing ??= this.flushLoop();
+    });
+  }
+
+  /**
+   * Two-stage pipeline: while one group's batch is being fsync'd, the next group is looked up and
+   * prepared. Commits stay strictly sequential (the index counter only moves forward), and nobody is
+   * answered before the batch holding their address is durable.
+   */
+  private async flushLoop(): Promise<void> {
+    let committing: Promise<void> = Promise.resolve();
+    try {
+      // Let every request arriving in this turn of the event loop join the first group.
+      await new Promise<void>((r) => setImmediate(r));
+      while (this.pending.length > 0) {
+        // Bounded groups keep the pipeline full: one commits while the next is prepared.
+        const group = this.pending.length <= MAX_GROUP ? this.pending : this.pending.splice(0, MAX_GROUP);
+        if (group === this.pending) this.pending = [];
+        const prepared = await this.prepare(group);
+        await committing;
+        committing = this.commitGroup(prepared);
+      }
+      await committing;
+    } finally {
+      this.flushing = undefined;
+      if (this.pending.length > 0) this.flushing = this.flushLoop();
+    }
+  }
+
+  private async prepare(group: Pending[]): Promise<Prepared> {
+    const prepared: Prepared = { ops: [], fresh: [], waiting: [] };
+    if (this.failed) {
+      for (const p of group) p.reject(this.failed);
+      return prepared;
+    }
+    // 1. Answered before? First by a group still being committed, then by the data dir.
+    const keys = group.map((p) => ADDR.requestId(p.scope, p.req.requestId));
+    const lookup: number[] = [];
+    const inGroup = new Map<string, Issue>();
+    group.forEach((p, i) => {
+      const k = keys[i] as string;
+      const issue = this.inflight.get(k) ?? inGroup.get(k);
+      if (issue !== undefined) prepared.waiting.push({ p, issue });
+      else {
+        inGroup.set(k, newIssue(p));
+        lookup.push(i);
+      }
+    });
+    let known: (string | undefined)[] = [];
+    try {
+      known = lookup.length === 0 ? [] : await this.store.getMany(lookup.map((i) => keys[i] as string));
+    } catch (err) {
+      for (const p of group) p.reject(err);
+      for (const issue of inGroup.values()) issue.settle();
+      prepared.waiting.length = 0;
+      return prepared;
+    }
+    const earlier: Array<{ issue: Issue; index: number }> = [];
+    lookup.forEach((gi, j) => {
+      const issue = inGroup.get(keys[gi] as string) as Issue;
+      const stored = known[j];
+      if (stored !== undefined) earlier.push({ issue, index: Number(stored) });
+      else prepared.fresh.push(issue);
+    });
+    if (earlier.length > 0) void this.answerEarlier(earlier);
+    this.attachRepeats(prepared.waiting);
+    if (prepared.fresh.length === 0) return prepared;
+
+    // 2. New addresses: records, requestId and address indexes, and the counter, in one batch.
+    let taken: PooledAddress[];
+    try {
+      taken = await this.pool.take(prepared.fresh.length);
+    } catch (err) {
+      for (const issue of prepared.fresh) {
+        issue.p.reject(err);
+        issue.settle();
+      }
+      prepared.fresh.length = 0;
+      return prepared;
+    }
+    const issuedAt = new Date(this.clock()).toISOString();
+    const records: AddressRecord[] = [];
+    prepared.fresh.forEach((issue, i) => {
+      const a = taken[i] as PooledAddress;
+      const { req, scope } = issue.p;
+      const record: AddressRecord = {
+        index: a.index,
+        address: a.address,
+        path: `${this.originPath}/0/${a.index}`,
+        account: req.account,
+        ...(req.label === undefined ? {} : { label: req.label }),
+        requestId: req.requestId,
+        scope,
+        issuedAt,
+      };
+      issue.record = record;
+      records.push(record);
+      this.inflight.set(ADDR.requestId(scope, req.requestId), issue);
+      prepared.ops.push(
+        { type: 'put', key: ADDR.record(a.index), value: JSON.stringify(record) },
+        { type: 'put', key: ADDR.requestId(scope, req.requestId), value: String(a.index) },
+        { type: 'put', key: ADDR.address(a.address), value: String(a.index) },
+      );
+    });
+    prepared.next = (taken[taken.length - 1] as PooledAddress).index + 1;
+    prepared.ops.push({ type: 'put', key: ADDR.next, value: String(prepared.next) });
+    if (this.opts.onIssue) prepared.ops.push(...this.opts.onIssue(records));
+    return prepared;
+  }
+
+  private async commitGroup(g: Prepared): Promise<void> {
+    try {
+      if (g.ops.length > 0) {
+        await this.store.commit(g.ops);
+        if (g.next !== undefined) this.issuedNext = g.next;
+      }
+      for (const issue of g.fresh) issue.p.resolve({ ...(issue.record as AddressRecord), created: true });
+    } catch (err) {
+      // Fail closed: after a failed write the counter and the pool can no longer be trusted to agree,
+      // so this instance issues nothing more; a restart re-reads the counter from the data dir.
+      this.failed = err instanceof CustodyError ? err : new CustodyError('STORE_IO', `deposit address write failed: ${(err as Error).message}`);
+      for (const issue of g.fresh) {
+        issue.record = undefined;
+        issue.p.reject(this.failed);
+      }
+    } finally {
+      for (const issue of g.fresh) this.inflight.delete(ADDR.requestId(issue.p.scope, issue.p.req.requestId));
+      for (const issue of g.fresh) issue.settle();
+    }
+  }
+
+  /** Repeats of a request still being answered: answered from its record once that is durable. */
+  private attachRepeats(waiting: ReadonlyArray<{ p: Pending; issue: Issue }>): void {
+    for (const { p, issue } of waiting) {
+      void issue.done.then(() => {
+        if (issue.record === undefined) p.reject(this.failed ?? new CustodyError('STORE_IO', 'the first request with this requestId failed; retry'));
+        else this.answerRepeat(p, issue.record);
+      });
+    }
+  }
+
+  private async answerEarlier(earlier: ReadonlyArray<{ issue: Issue; index: number }>): Promise<void> {
+    let values: (string | undefined)[] = [];
+    let failure: unknown;
+    try {
+      values = await this.store.getMany(earlier.map((e) => ADDR.record(e.index)));
+    } catch (err) {
+      failure = err;
+    }
+    earlier.forEach(({ issue, index }, i) => {
+      const v = values[i];
+      if (failure !== undefined) issue.p.reject(failure);
+      else if (v === undefined) issue.p.reject(new CustodyError('INTERNAL', `address record ${index} is missing from the data dir`));
+      else {
+        issue.record = JSON.parse(v) as AddressRecord;
+        this.answerRepeat(issue.p, issue.record);
+      }
+      issue.settle();
+    });
+  }
+
+  private answerRepeat(p: Pending, record: AddressRecord): void {
+    if (record.account !== p.req.account || record.label !== p.req.label) {
+      p.reject(
+        new CustodyError('REQUEST_ID_CONFLICT', `requestId: "${p.req.requestId}" was already used with another account or label (it issued index ${record.index})`, {
+          field: 'requestId',
+          index: record.index,
+        }),
+      );
+      return;
+    }
+    p.resolve({ ...record, created: false });
+  }
+
+  /** Resolves once `n` addresses are derived ahead, so the next n issuances cost no derivation. */
+  warm(n: number): Promise<void> {
+    return this.pool.warm(n);
+  }
+
+  async lookup(address: string): Promise<AddressRecord | undefined> {
+    const index = await this.store.get(ADDR.address(address));
+    return index === undefined ? undefined : this.byIndex(Number(index));
+  }
+
+  async byIndex(index: number): Promise<AddressRecord | undefined> {
+    const v = await this.store.get(ADDR.record(index));
+    return v === undefined ? undefined : (JSON.parse(v) as AddressRecord);
+  }
+
+  /** Issued addresses in index order, optionally for one account. */
+  async list(opts: { account?: string; fromIndex?: number; limit?: number } = {}): Promise<AddressRecord[]> {
+    const limit = Math.min(opts.limit ?? 100, 10_000);
+    const out: AddressRecord[] = [];
+    let from = ADDR.record(opts.fromIndex ?? 0);
+    // Page through the records so an account filter does not load the whole table at once.
+    for (;;) {
+      const page = await this.store.range(from, ADDR.recordsTo, 1_000);
+      for (const [, v] of page) {
+        const r = JSON.parse(v) as AddressRecord;
+        if (opts.account === undefined || r.account === opts.account) out.push(r);
+        if (out.length >= limit) return out;
+      }
+      if (page.length < 1_000) return out;
+      from = `${(page[page.length - 1] as [string, string])[0]}\u0000`;
+    }
+  }
+
+  /** Called by the chain follower when an address receives funds. */
+  async markUsed(index: number): Promise<void> {
+    if (index <= this.used) return;
+    await this.store.commit([{ type: 'put', key: ADDR.used, value: String(index) }]);
+    this.used = index;
+  }
+
+  gap(): GapReport {
+    const highestIssued = this.issuedNext - 1;
+    const gap = Math.max(0, highestIssued - this.used);
+    return {
+      highestIssued,
+      highestUsed: this.used,
+      gap,
+      warnAbove: this.gapWarning,
+      warning:
+        gap > this.gapWarning
+          ? `${gap} issued deposit addresses above the last used one: a wallet restoring the cold seed needs a gap limit of at least ${gap + 1} (see custody addresses export)`
+          : null,
+    };
+  }
+
+  /** Everything a wallet restoring the cold seed needs to find every deposit. */
+  async manifest(): Promise<{ descriptor: string; network: string; highestIssued: number; highestUsed: number; gapLimit: number; accounts: Array<{ index: number; account: string }> }> {
+    const g = this.gap();
+    const accounts: Array<{ index: number; account: string }> = [];
+    let from: string = ADDR.recordsFrom;
+    for (;;) {
+      const page = await this.store.range(from, ADDR.recordsTo, 10_000);
+      for (const [, v] of page) {
+        const r = JSON.parse(v) as AddressRecord;
+        accounts.push({ index: r.index, account: r.account });
+      }
+      if (page.length < 10_000) break;
+      from = `${(page[page.length - 1] as [string, string])[0]}\u0000`;
+    }
+    return {
+      descriptor: this.descriptor.canonical,
+      network: this.descriptor.network,
+      highestIssued: g.highestIssued,
+      highestUsed: g.highestUsed,
+      gapLimit: Math.max(20, g.gap + 1),
+      accounts,
+    };
+  }
+
+  async close(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    await this.pool.close();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Opens the LevelDB data dir and checks it belongs to this daemon: schema version, network and cold
+ * descriptor, recorded on first open. Writes that must be durable go through `commit` (sync: true; one
+ * fsync'd batch costs about the same as one fsync'd put, so callers group-commit, DESIGN §11).
+ */
+import { mkdirSync, statSync, chmodSync } from 'node:fs';
+import { Level } from 'level';
+import { CustodyError } from '../errors.js';
+import type { Network } from '../types.js';
+import { META, SCHEMA_VERSION } from './layout.js';
+
+export interface StoreIdentity {
+  readonly network: Network;
+  /** BIP380 checksum of the cold descriptor's canonical form. */
+  readonly descriptorChecksum: string;
+}
+
+export type BatchOp = { readonly type: 'put'; readonly key: string; readonly value: string } | { readonly type: 'del'; readonly key: string };
+
+export class Store {
+  private constructor(
+    readonly dir: string,
+    private readonly db: Level<string, string>,
+  ) {}
+
+  static async open(dir: string, identity: StoreIdentity, now: () => Date = () => new Date()): Promise<Store> {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
+    } catch (err) {
+      throw new CustodyError('STORE_IO', `${dir}: cannot create the data dir (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { dir });
+    }
+    const db = new Level<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    try {
+      await db.open();
+    } catch (err) {
+      const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
+      if (/lock/i.test(cause)) throw new CustodyError('STORE_LOCKED', `${dir}: the data dir is in use by another process (is custodyd already running?)`, { dir });
+      throw new CustodyError('STORE_IO', `${dir}: cannot open the data dir (${cause})`, { dir });
+    }
+    const store = new Store(dir, db);
+    try {
+      await store.checkIdentity(identity, now);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+    return store;
+  }
+
+  private async checkIdentity(identity: StoreIdentity, now: () => Date): Promise<void> {
+    const [schema, network, descriptor] = await this.db.getMany([META.schema, META.network, META.descriptor]);
+    if (schema === undefined) {
+      await this.commit([
+        { type: 'put', key: META.schema, value: String(SCHEMA_VERSION) },
+        { type: 'put', key: META.network, value: identity.network },
+        { type: 'put', key: META.descriptor, value: identity.descriptorChecksum },
+        { type: 'put', key: META.created, value: now().toISOString() },
+      ]);
+      return;
+    }
+    if (Number(schema) > SCHEMA_VERSION) {
+      throw new CustodyError('STORE_VERSION', `${this.dir}: data dir schema version ${schema} is newer than this daemon supports (${SCHEMA_VERSION}); upgrade custody`, {
+        dir: this.dir,
+      });
+    }
+    if (network !== identity.network) {
+      throw new CustodyError('STORE_MISMATCH', `${this.dir}: the data dir was made for network ${network ?? '(none)'}, but the configuration says ${identity.network}`, {
+        dir: this.dir,
+        field: 'network',
+      });
+    }
+    if (descriptor !== identity.descriptorChecksum) {
+      throw new CustodyError(
+        'STORE_MISMATCH',
+        `${this.dir}: the data dir was made for the cold descriptor with checksum #${descriptor ?? '(none)'}, but the configured descriptor has #${identity.descriptorChecksum}`,
+        { dir: this.dir, field: 'cold.descriptor' },
+      );
+    }
+  }
+
+  get(key: string): Promise<string | undefined> {
+    return this.db.get(key);
+  }
+
+  getMany(keys: string[]): Promise<(string | undefined)[]> {
+    return this.db.getMany(keys);
+  }
+
+  /** Values of the keys in [from, to), in key order. */
+  async range(from: string, to: string, limit = -1, reverse = false): Promise<Array<[string, string]>> {
+    return this.db.iterator({ gte: from, lt: to, limit, reverse }).all();
+  }
+
+  /**
+   * One atomic, fsync'd batch. Built as a chained batch: for large groups it is about 4x faster than
+   * db.batch(array) in abstract-level 3, whose per-operation checks dominate (measured: 7.5 ms vs 30 ms
+   * for 1,500 puts).
+   */
+  async commit(ops: readonly BatchOp[]): Promise<void> {
+    const batch = this.db.batch();
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value);
+        else batch.del(op.key);
+      }
+      await batch.write({ sync: true });
+    } catch (err) {
+      if (batch.length > 0) await batch.close().catch(() => undefined);
+      throw new CustodyError('STORE_IO', `${this.dir}: a write to the data dir failed (${(err as Error).message})`, { dir: this.dir });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
