@@ -36,6 +36,21 @@ export const ERROR_CODES = {
   STORE_LOCKED: 'another process holds the data dir',
   STORE_IO: 'the data dir could not be read or written',
   INDEX_EXHAUSTED: 'no unhardened derivation index is left on this chain',
+  // RPC and daemon
+  PARSE_ERROR: 'the frame is not valid JSON',
+  INVALID_REQUEST: 'the frame is not a JSON-RPC 2.0 request',
+  METHOD_NOT_FOUND: 'no such method',
+  INVALID_PARAMS: 'a parameter is missing, unknown, or breaks its rule',
+  FRAME_TOO_LARGE: 'the frame exceeds the size limit',
+  UNAUTHENTICATED: 'the request authenticator is missing, wrong, or outside the time window',
+  REPLAYED: 'this request was already received (nonce reused)',
+  FORBIDDEN: 'the client\'s roles do not allow this method',
+  RATE_LIMITED: 'too many requests from this client; slow down',
+  TIMEOUT: 'no reply within the timeout',
+  UNAVAILABLE: 'the daemon is not reachable',
+  KEY_FILE: 'a CURVE key file is missing, malformed, or readable by others',
+  FROZEN: 'the daemon is frozen by an operator',
+  AUDIT_BROKEN: 'the audit chain does not verify',
   INTERNAL: 'internal error',
 } as const;
 

@@ -1,1 +1,192 @@
-export {};
+/**
+ * The composition root, and nothing else (DESIGN §7): config → crypto self-test → store → audit check →
+ * keystore (locked) → services → RPC doors. Every other module receives what it needs from here.
+ */
+import { randomBytes } from 'node:crypto';
+import { CustodyError } from './errors.js';
+import type { Config } from './config/schema.js';
+import { selfTest } from './crypto/self-test.js';
+import { Store } from './store/db.js';
+import { AuditLog, verifyAudit } from './audit/log.js';
+import { Keystore } from './keystore/keystore.js';
+import { parseDescriptor } from './wallet/descriptor.js';
+import { DepositAddresses } from './service/deposits.js';
+import { EventLog } from './service/events.js';
+import { Journal } from './service/journal.js';
+import { Operator } from './service/operator.js';
+import { DaemonServices } from './service/daemon-services.js';
+import { readKeyPairFile } from './rpc/curve-keys.js';
+import { deriveClientKey, RateLimiter, RequestVerifier, startZapHandler, Throttle, type ZapHandler } from './rpc/auth.js';
+import { AppServer, APP_ZAP_DOMAIN } from './rpc/app-server.js';
+import { AdminServer } from './rpc/admin-server.js';
+import { EventPublisher, EVENTS_ZAP_DOMAIN } from './rpc/events.js';
+import type { Role } from './rpc/methods.js';
+import type { RpcRequest } from './rpc/protocol.js';
+
+export const VERSION = '0.1.0';
+
+export interface DaemonEndpoints {
+  readonly app: string | null;
+  readonly events: string | null;
+  readonly admin: string | null;
+}
+
+export interface RunningDaemon {
+  readonly services: DaemonServices;
+  readonly endpoints: DaemonEndpoints;
+  /** SIGHUP: a new client list from a re-read config (other changes need a restart). */
+  reloadClients(config: Config): Promise<void>;
+  /** SIGTERM/SIGINT: stop taking requests, finish writes in flight, lock, close. */
+  stop(reason: string): Promise<void>;
+}
+
+type Log = (line: string) => void;
+
+interface ClientEntry {
+  readonly roles: readonly Role[];
+  readonly publicKey: string;
+  readonly limiter: RateLimiter;
+}
+
+export async function startDaemon(config: Config, log: Log): Promise<RunningDaemon> {
+  await selfTest();
+  const descriptor = parseDescriptor(config.cold.descriptor, { network: config.network, requireChecksum: true });
+  for (const w of descriptor.warnings) log(`warning: cold.descriptor: ${w}`);
+  const { keystore, warnings } = Keystore.open(config.keystore.file, {
+    progressTimeoutMs: config.unlock.progressTimeoutSeconds * 1000,
+    backoffAfterFailures: config.unlock.backoffAfterFailures,
+    maxBackoffMs: config.unlock.maxBackoffSeconds * 1000,
+  });
+  for (const w of warnings) log(`warning: ${w}`);
+  if (keystore.body.network !== config.network) {
+    throw new CustodyError('CONFIG_INVALID', `keystore.file: the keystore is for ${keystore.body.network}, the configuration says ${config.network}`);
+  }
+
+  const store = await Store.open(config.dataDir, { network: config.network, descriptorChecksum: descriptor.checksum });
+  const opened: Array<() => Promise<void>> = [() => store.close()];
+  try {
+    const audit = await AuditLog.open(store);
+    // Fail closed on a broken audit trail: check the most recent records at every start (full check: custody audit verify).
+    const head = audit.head();
+    const check = await verifyAudit(store, { from: Math.max(0, head.seq - 1_000) });
+    if (!check.ok) throw new CustodyError('AUDIT_BROKEN', `the audit chain is broken at record ${check.brokenAt}: ${check.reason}; refusing to start`);
+
+    const events = await EventLog.open(store);
+    const journal = new Journal(store, audit, events);
+    const operator = await Operator.open(journal, keystore);
+    const deposits = await DepositAddresses.open(store, descriptor, {
+      pool: { size: config.addresses.poolSize, batch: 256, workers: config.addresses.poolWorkers },
+      gapWarning: config.addresses.gapWarning,
+      // Every address issued is on record, in the same batch as the address itself.
+      onIssue: (records) => records.flatMap((r) => audit.append(`client:${r.scope}`, 'address.issue', { index: r.index, requestId: r.requestId }).ops),
+    });
+    opened.unshift(() => deposits.close());
+    const services = new DaemonServices(VERSION, config.network, store, journal, audit, events, keystore, operator, deposits);
+
+    let app: AppServer | undefined;
+    let publisher: EventPublisher | undefined;
+    let admin: AdminServer | undefined;
+    let zap: ZapHandler | undefined;
+    let clients = clientTable(config);
+    let appEndpoint: string | null = null;
+    let eventsEndpoint: string | null = null;
+    const authFailures = new Throttle({ max: 20, windowMs: 60_000 });
+
+    if (config.rpc !== undefined) {
+      const serverKeys = readKeyPairFile(config.rpc.serverKeyFile);
+      if (serverKeys.kind !== 'server') throw new CustodyError('KEY_FILE', `${config.rpc.serverKeyFile}: a ${serverKeys.kind} key file, expected the server's`);
+      const macKeys = (table: Map<string, ClientEntry>): Map<string, Uint8Array> =>
+        new Map(
+          [...table].map(([name, c]) => [
+            name,
+            deriveClientKey({ secretKey: serverKeys.secretKey, peerPublicKey: c.publicKey, clientPublicKey: c.publicKey, serverPublicKey: serverKeys.publicKey }),
+          ]),
+        );
+      const verifier = new RequestVerifier(macKeys(clients), { windowMs: config.rpc.authWindowSeconds * 1000 });
+      const auditAuthFailure = (who: string, code: string, extra: Record<string, unknown> = {}): void => {
+        if (!authFailures.allow(who, Date.now())) return;
+        const suppressed = authFailures.takeSuppressed(who);
+        void audit.appendNow('system', 'rpc.auth_failed', { who, code, ...extra, ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}) }).catch(() => undefined);
+      };
+      zap = startZapHandler({
+        isAllowed: (key, domain) => (domain === APP_ZAP_DOMAIN || domain === EVENTS_ZAP_DOMAIN) && [...clients.values()].some((c) => c.publicKey === key),
+        onDenied: (d) => auditAuthFailure(`key:${d.publicKey.slice(0, 8)}`, 'UNKNOWN_KEY', { publicKey: d.publicKey, address: d.address, domain: d.domain }),
+      });
+      opened.unshift(() => (zap as ZapHandler).close());
+      app = new AppServer({
+        endpoint: config.rpc.endpoint,
+        serverSecretKey: serverKeys.secretKey,
+        services,
+        maxFrameBytes: config.rpc.maxFrameBytes,
+        authenticate: (req: RpcRequest) => {
+          let name: string;
+          try {
+            name = verifier.verify({ method: req.method, id: req.id, params: req.params, auth: req.auth });
+          } catch (err) {
+            const claimed = typeof (req.auth as { client?: unknown } | undefined)?.client === 'string' ? String((req.auth as { client: string }).client).slice(0, 32) : '?';
+            auditAuthFailure(`client:${claimed}`, err instanceof CustodyError ? err.code : 'UNAUTHENTICATED');
+            throw err;
+          }
+          const entry = clients.get(name);
+          if (entry === undefined) throw new CustodyError('UNAUTHENTICATED', `auth.client: no client named "${name}"`);
+          return { name, roles: entry.roles };
+        },
+        allow: (name) => clients.get(name)?.limiter.take(name) ?? false,
+      });
+      appEndpoint = await app.start();
+      opened.unshift(() => (app as AppServer).close());
+      if (config.events !== undefined) {
+        publisher = new EventPublisher(config.events.endpoint, serverKeys.secretKey);
+        eventsEndpoint = await publisher.start();
+        events.subscribe((batch) => publisher?.publish(batch));
+        opened.unshift(() => (publisher as EventPublisher).close());
+      }
+      services.reloadHook = async (next: Config) => {
+        clients = clientTable(next);
+        verifier.replaceClients(macKeys(clients));
+      };
+    }
+    if (config.admin !== undefined) {
+      admin = new AdminServer({ endpoint: config.admin.endpoint, services, maxFrameBytes: 1024 * 1024 });
+      await admin.start();
+      opened.unshift(() => (admin as AdminServer).close());
+    }
+
+    await audit.appendNow('system', 'daemon.start', { version: VERSION, network: config.network, clients: clients.size, keystore: keystore.body.id });
+    const endpoints: DaemonEndpoints = { app: appEndpoint, events: eventsEndpoint, admin: config.admin?.endpoint ?? null };
+
+    let stopping: Promise<void> | undefined;
+    return {
+      services,
+      endpoints,
+      async reloadClients(next: Config) {
+        await services.reloadHook?.(next);
+        await audit.appendNow('system', 'config.reload', { clients: next.clients.length });
+        log(`reloaded ${next.clients.length} client(s)`);
+      },
+      stop(reason: string) {
+        stopping ??= (async () => {
+          log(`stopping (${reason})`);
+          // Doors first (in-flight requests finish and are answered), then the writers, then the key.
+          for (const close of opened.slice(0, -1)) await close().catch((err: unknown) => log(`close: ${(err as Error).message}`));
+          keystore.lock();
+          await audit.appendNow('system', 'daemon.stop', { reason }).catch(() => undefined);
+          await store.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    keystore.lock();
+    for (const close of opened) await close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function clientTable(config: Config): Map<string, ClientEntry> {
+  return new Map(
+    config.clients.map((c) => [c.name, { roles: c.roles, publicKey: c.publicKey, limiter: new RateLimiter({ ratePerSecond: c.ratePerSecond, burst: c.burst }) }]),
+  );
+}
+
+export const random = (n: number): Uint8Array => randomBytes(n);

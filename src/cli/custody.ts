@@ -2,7 +2,10 @@
 import { Command } from 'commander';
 import { configure, processIo, runProgram, type CliIo } from './run.js';
 import { registerKeystoreCommands } from './keystore.js';
+import { registerOperatorCommands } from './operator.js';
 import { registerAddressCommands } from './addresses.js';
+import { registerKeyCommands } from './keys.js';
+import { registerAuditCommands } from './audit.js';
 
 export const VERSION = '0.1.0';
 
@@ -11,7 +14,10 @@ export function buildCustodyProgram(io: CliIo): Command {
     .description('Operate a custody daemon: keystore ceremonies, addresses, unlock, freeze, audit.')
     .version(VERSION);
   registerKeystoreCommands(program, io);
+  registerOperatorCommands(program, io);
   registerAddressCommands(program, io);
+  registerKeyCommands(program, io);
+  registerAuditCommands(program, io);
   return program;
 }
 

@@ -1,7 +1,51 @@
-/** `custodyd`: the daemon. Issue 4 brings it to life; until then it says so and refuses to start. */
-import { processIo, EXIT_FAILED, type CliIo } from './run.js';
+/**
+ * `custodyd --config FILE`: runs the daemon in the foreground (under systemd or similar). It starts
+ * locked. SIGTERM/SIGINT: finish writes in flight, lock, close, exit 0. SIGHUP: reload the client list.
+ */
+import { Command } from 'commander';
+import { configPath, loadConfig } from '../config/load.js';
+import { startDaemon, VERSION, type RunningDaemon } from '../main.js';
+import { configure, processIo, reportError, EXIT_OK, type CliIo } from './run.js';
 
-export async function main(_argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  io.err('custodyd: the daemon is not implemented yet in this version');
-  return EXIT_FAILED;
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const program = configure(new Command('custodyd'), io)
+    .description('The custody daemon. Starts locked; custodians unlock it with `custody unlock`.')
+    .version(VERSION)
+    .option('--config <file>', 'configuration file (default: $CUSTODY_CONFIG)');
+  let file: string;
+  let daemon: RunningDaemon;
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    file = configPath(program.opts<{ config?: string }>().config);
+    const config = loadConfig(file);
+    const log = (line: string): void => io.err(`custodyd: ${line}`);
+    daemon = await startDaemon(config, log);
+    const e = daemon.endpoints;
+    log(`started ${VERSION} on ${config.network}, wallet LOCKED (${daemon.services.keystore.body.threshold} of ${daemon.services.keystore.body.custodians.length} custodians unlock)`);
+    log(`app rpc: ${e.app ?? 'off'}; events: ${e.events ?? 'off'}; admin: ${e.admin ?? 'off'}`);
+  } catch (err) {
+    return reportError(err, io);
+  }
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      process.removeAllListeners('SIGHUP');
+      // Safety net: if something outside our control keeps the event loop alive, still exit.
+      setTimeout(() => process.exit(EXIT_OK), 10_000).unref();
+      void daemon
+        .stop(signal)
+        .then(() => resolve(EXIT_OK))
+        .catch((err: unknown) => resolve(reportError(err, io)));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      try {
+        void daemon.reloadClients(loadConfig(file)).catch((err: unknown) => reportError(err, io));
+      } catch (err) {
+        // A bad edit keeps the old client list: say so and keep serving.
+        reportError(err, io);
+      }
+    });
+  });
 }

@@ -56,6 +56,45 @@ export const configSchema = z
         gapWarning: whole(20, 10_000_000, 'addresses').default(1000),
       })
       .prefault({}),
+    rpc: z
+      .strictObject({
+        endpoint: z.string().regex(/^tcp:\/\/[^\s]+:\d+$/, 'expected tcp://HOST:PORT'),
+        serverKeyFile: path,
+        maxFrameBytes: whole(1024, 1_048_576, 'bytes').default(65_536),
+        authWindowSeconds: whole(5, 300, 'seconds').default(30),
+      })
+      .optional(),
+    events: z
+      .strictObject({
+        endpoint: z.string().regex(/^tcp:\/\/[^\s]+:\d+$/, 'expected tcp://HOST:PORT'),
+      })
+      .optional(),
+    admin: z
+      .strictObject({
+        endpoint: z.string().regex(/^ipc:\/\/\/.+/, 'expected ipc:///absolute/path/admin.sock'),
+      })
+      .optional(),
+    clients: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'expected a client name (lowercase letters, digits, . _ -)'),
+          publicKey: z.string().regex(/^[0-9A-Za-z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/, 'expected a 40-character Z85 CURVE public key'),
+          roles: z.array(z.enum(['deposits', 'withdrawals', 'approver', 'monitor'])).min(1, 'expected at least one role'),
+          ratePerSecond: whole(1, 1_000_000, 'requests per second').default(2_000),
+          burst: whole(1, 1_000_000, 'requests').default(4_000),
+        }),
+      )
+      .default([])
+      .superRefine((clients, ctx) => {
+        const names = new Set<string>();
+        const keys = new Set<string>();
+        clients.forEach((c, i) => {
+          if (names.has(c.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate client name "${c.name}"` });
+          if (keys.has(c.publicKey)) ctx.addIssue({ code: 'custom', path: [i, 'publicKey'], message: 'the same public key is listed twice' });
+          names.add(c.name);
+          keys.add(c.publicKey);
+        });
+      }),
     unlock: z
       .strictObject({
         progressTimeoutSeconds: whole(30, 86_400, 'seconds').default(600),

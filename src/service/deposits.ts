@@ -335,6 +335,11 @@ export class DepositAddresses {
     p.resolve({ ...record, created: false });
   }
 
+  /** Addresses derived ahead and ready to issue without derivation. */
+  get pooled(): number {
+    return this.pool.available;
+  }
+
   /** Resolves once `n` addresses are derived ahead, so the next n issuances cost no derivation. */
   warm(n: number): Promise<void> {
     return this.pool.warm(n);

@@ -18,6 +18,10 @@ export interface StoreIdentity {
 export type BatchOp = { readonly type: 'put'; readonly key: string; readonly value: string } | { readonly type: 'del'; readonly key: string };
 
 export class Store {
+  private queue: Array<{ ops: readonly BatchOp[]; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private writing = false;
+  private broken: CustodyError | undefined;
+
   private constructor(
     readonly dir: string,
     private readonly db: Level<string, string>,
@@ -93,11 +97,45 @@ export class Store {
   }
 
   /**
-   * One atomic, fsync'd batch. Built as a chained batch: for large groups it is about 4x faster than
-   * db.batch(array) in abstract-level 3, whose per-operation checks dominate (measured: 7.5 ms vs 30 ms
-   * for 1,500 puts).
+   * One atomic, fsync'd batch. Commits are applied strictly in the order they are called: batches
+   * queued while a write is in flight are merged into the next single write (group commit), which keeps
+   * each caller's batch atomic and whole, shares one fsync among them, and means a later batch can never
+   * land before an earlier one (audit and event sequences rely on that).
    */
-  async commit(ops: readonly BatchOp[]): Promise<void> {
+  commit(ops: readonly BatchOp[]): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ops, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue;
+        this.queue = [];
+        try {
+          await this.write(group.flatMap((g) => g.ops));
+          for (const g of group) g.resolve();
+        } catch (err) {
+          // Fail closed: after a failed write nothing later may land, or sequences would have holes.
+          this.broken = err as CustodyError;
+          for (const g of [...group, ...this.queue]) g.reject(err);
+          this.queue = [];
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /**
+   * Built as a chained batch: for large groups about 4x faster than db.batch(array) in abstract-level 3,
+   * whose per-operation checks dominate (measured: 7.5 ms vs 30 ms for 1,500 fsync'd puts).
+   */
+  private async write(ops: readonly BatchOp[]): Promise<void> {
     const batch = this.db.batch();
     try {
       for (const op of ops) {
@@ -111,7 +149,13 @@ export class Store {
     }
   }
 
+  /** Resolves when every commit called so far has landed. */
+  async settled(): Promise<void> {
+    while (this.writing || this.queue.length > 0) await new Promise<void>((r) => setImmediate(r));
+  }
+
   async close(): Promise<void> {
+    await this.settled();
     await this.db.close();
   }
 }

@@ -13,6 +13,12 @@
  *   a!i!<index:8 hex>   JSON AddressRecord             service/deposits.ts   an issued deposit address
  *   a!r!<scope>!<id>    decimal index                  service/deposits.ts   requestId → index (idempotency)
  *   a!a!<address>       decimal index                  service/deposits.ts   address → index (lookup)
+ *   u!<seq:12 hex>      JSON AuditRecord               audit/log.ts          audit record number seq (from 0, no gaps), hash-chained
+ *                                                                             to record seq-1; append-only, written in the batch of the
+ *                                                                             change it records; the chain head is the last row, never
+ *                                                                             stored apart (a separate head key could go stale)
+ *   e!<seq:12 hex>      JSON CustodyEvent              service/events.ts     the durable event feed, replayed by events.since
+ *   o!frozen            JSON {reason, by, at}          service/operator.ts   present while an operator has frozen the daemon
  *
  * Later modules add their rows here (chain, utxos, withdrawals, sweeps, events, audit).
  */
@@ -35,4 +41,24 @@ export const ADDR = {
   record: (index: number): string => `a!i!${index.toString(16).padStart(8, '0')}`,
   requestId: (scope: string, requestId: string): string => `a!r!${scope}!${requestId}`,
   address: (address: string): string => `a!a!${address}`,
+} as const;
+
+export const EVENTS = {
+  from: 'e!',
+  to: 'e!~',
+  record: (seq: number): string => `e!${seq.toString(16).padStart(12, '0')}`,
+} as const;
+
+export const OPERATOR = {
+  frozen: 'o!frozen',
+} as const;
+
+/** 12 hex digits = 48 bits: 2^48 records is far beyond any log's life, and stays a safe integer. */
+export const AUDIT_SEQ_MAX = 2 ** 48 - 1;
+
+export const AUDIT = {
+  /** Range bounds of the u! rows (hex digits sort below '~'). */
+  from: 'u!',
+  to: 'u!~',
+  record: (seq: number): string => `u!${seq.toString(16).padStart(12, '0')}`,
 } as const;

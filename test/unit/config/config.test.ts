@@ -22,6 +22,10 @@ t.test('every shipped config file parses, and example.toml sets every key the sc
         'wpkh([73c5da0a/84h/0h/0h]xpub6CatWdiZiodmUeTDp8LT5or8nmbKNcuyvz7WyksVFkKB4RHwCD3XyuvPEbvqAQY3rAPshWcMLoP2fMFMKHPJ4ZeZXYVUhLv1VMrjPC7PW6V/<0;1>/*)#qf45pmyh',
     },
     addresses: { poolSize: 4096, poolWorkers: 1, gapWarning: 1000 },
+    rpc: { endpoint: 'tcp://0.0.0.0:7010', serverKeyFile: '/etc/custody/server.key', maxFrameBytes: 65536, authWindowSeconds: 30 },
+    events: { endpoint: 'tcp://0.0.0.0:7011' },
+    admin: { endpoint: 'ipc:///var/lib/custody/admin/admin.sock' },
+    clients: [{ name: 'app1', publicKey: 'REPLACE-WITH-40-CHAR-Z85-KEY-FROM-CUSTOD', roles: ['deposits'], ratePerSecond: 2000, burst: 4000 }],
     unlock: { progressTimeoutSeconds: 600, backoffAfterFailures: 3, maxBackoffSeconds: 300 },
     hot: { minSats: 10_000_000n, targetSats: 50_000_000n, maxSats: 100_000_000n },
   });
@@ -54,6 +58,9 @@ const bad: Array<[string, string, RegExp]> = [
   ['a descriptor with a bad checksum', minimal.replace('#lxek0ef2', '#lxek0ef3'), /cold\.descriptor: \[DESCRIPTOR_CHECKSUM\]/],
   ['a descriptor without its checksum', minimal.replace('#lxek0ef2', ''), /cold\.descriptor: \[DESCRIPTOR_CHECKSUM\]/],
   ['a bad network', minimal.replace('regtest', 'moonnet'), /network: expected one of mainnet, testnet, signet, regtest/],
+  ['a duplicate client', `${minimal}[[clients]]\nname = "a"\npublicKey = "${'x'.repeat(40)}"\nroles = ["deposits"]\n[[clients]]\nname = "a"\npublicKey = "${'y'.repeat(40)}"\nroles = ["monitor"]\n`, /clients\.1\.name: duplicate client name "a"/],
+  ['a client role that does not exist', `${minimal}[[clients]]\nname = "a"\npublicKey = "${'x'.repeat(40)}"\nroles = ["admin"]\n`, /clients\.0\.roles\.0: /],
+  ['an rpc endpoint that is not tcp', `${minimal}[rpc]\nendpoint = "ipc:///x"\nserverKeyFile = "k"\n`, /rpc\.endpoint: expected tcp:\/\/HOST:PORT/],
   ['an out-of-range number', `${minimal}[unlock]\nprogressTimeoutSeconds = 5\n`, /unlock\.progressTimeoutSeconds: expected a whole number of seconds from 30 to 86400, got 5/],
   ['invalid TOML', `network = "regtest\n`, /config:1:\d+: not valid TOML/],
 ];

@@ -1,0 +1,137 @@
+/**
+ * `custody unlock | lock | freeze | unfreeze | status`: operators' commands over the daemon's admin
+ * socket. The socket comes from --admin, or the admin.endpoint of --config / $CUSTODY_CONFIG.
+ */
+import { createInterface } from 'node:readline/promises';
+import { Command, Option } from 'commander';
+import { CustodyError, isCustodyError } from '../errors.js';
+import { configPath, loadConfig } from '../config/load.js';
+import { AdminClient } from '../client/admin-client.js';
+import type { StatusDocument } from '../service/status.js';
+import { wipe } from '../crypto/wipe.js';
+import { configure, parseIntOption, usage, type CliIo } from './run.js';
+import { secretSource } from './secrets.js';
+
+interface AdminOpts {
+  admin?: string;
+  config?: string;
+}
+
+function adminEndpoint(o: AdminOpts): string {
+  if (o.admin !== undefined) return o.admin;
+  const config = loadConfig(configPath(o.config));
+  if (config.admin === undefined) throw usage('no admin socket: pass --admin ipc:///path or set [admin] endpoint in the configuration');
+  return config.admin.endpoint;
+}
+
+async function withAdmin<T>(o: AdminOpts, fn: (c: AdminClient) => Promise<T>): Promise<T> {
+  const client = new AdminClient(adminEndpoint(o));
+  try {
+    return await fn(client);
+  } catch (err) {
+    if (isCustodyError(err, 'TIMEOUT')) throw new CustodyError('UNAVAILABLE', `no answer on the admin socket: is custodyd running, and are you its user? (${err.message})`);
+    throw err;
+  } finally {
+    await client.close();
+  }
+}
+
+function adminOptions(cmd: Command): Command {
+  return cmd
+    .option('--admin <endpoint>', 'the daemon\'s admin socket, ipc:///path (default: admin.endpoint of the configuration)')
+    .option('--config <file>', 'configuration file to read admin.endpoint from (default: $CUSTODY_CONFIG)');
+}
+
+
+
+export function formatStatus(s: StatusDocument): string {
+  const w = s.wallet;
+  const progress =
+    w.state === 'unlocked'
+      ? `UNLOCKED since ${w.unlockedAt ?? '?'}`
+      : w.unlock.received === 0
+        ? `LOCKED (needs ${w.unlock.threshold} custodians)`
+        : `LOCKED, unlock progress ${w.unlock.received}/${w.unlock.threshold} (${w.unlock.custodians.join(', ')}; nonce ${w.unlock.nonce ?? '-'}; expires ${w.unlock.expiresAt ?? '-'})`;
+  const lines = [
+    `custodyd ${s.version} on ${s.network}, up ${s.uptimeSeconds} s`,
+    `wallet:   ${progress}`,
+    `frozen:   ${s.frozen === null ? 'no' : `YES since ${s.frozen.at} by ${s.frozen.by}: ${s.frozen.reason}`}`,
+    `deposits: ${s.deposits.highestIssued + 1} addresses issued, highest used index ${s.deposits.highestUsed}, recovery gap ${s.deposits.recoveryGap}`,
+    `events:   head ${s.events.head}`,
+    `audit:    head ${s.audit.head.seq} ${s.audit.head.hash.slice(0, 16)}…`,
+  ];
+  if (s.deposits.gapWarning !== null) lines.push(`WARNING:  ${s.deposits.gapWarning}`);
+  return lines.join('\n');
+}
+
+export function registerOperatorCommands(program: Command, io: CliIo): void {
+  adminOptions(configure(program.command('unlock'), io))
+    .description('Submit one custodian\'s passphrase towards unlocking the hot wallet; each custodian runs this in turn')
+    .option('--custodian <name>', 'the custodian typing (asked when omitted)')
+    .addOption(new Option('--passphrase-fd <n>', 'read the passphrase from this file descriptor (automation, tests)').argParser((v) => parseIntOption(v, '--passphrase-fd', 0, 1_000_000)))
+    .action(async (o: AdminOpts & { custodian?: string; passphraseFd?: number }) => {
+      let custodian = o.custodian;
+      if (custodian === undefined) {
+        if (!process.stdin.isTTY) throw usage('--custodian: required when there is no terminal to ask');
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        custodian = (await rl.question('Custodian name: ')).trim();
+        rl.close();
+      }
+      const src = secretSource(o.passphraseFd, '--passphrase-fd');
+      let passphrase: Buffer | undefined;
+      try {
+        passphrase = await src.read(`Passphrase for ${custodian}`);
+        src.close();
+        const frame = Buffer.from(passphrase);
+        const r = (await withAdmin(o, (c) => c.call('unlock.submit', { custodian: custodian as string }, [frame]))) as {
+          state: string;
+          alreadyCounted: boolean;
+          progress: { received: number; threshold: number; nonce: string | null };
+        };
+        if (r.state === 'unlocked') io.out(`Wallet UNLOCKED (${r.progress.threshold} of ${r.progress.threshold} custodians)`);
+        else io.out(`Unlock progress ${r.progress.received}/${r.progress.threshold} (nonce ${r.progress.nonce ?? '-'})${r.alreadyCounted ? `; ${custodian} was already counted` : ''}`);
+      } finally {
+        src.close();
+        wipe(passphrase);
+      }
+    });
+
+  adminOptions(configure(program.command('lock'), io))
+    .description('Lock the hot wallet now: wipes the key from the daemon\'s memory')
+    .action(async (o: AdminOpts) => {
+      await withAdmin(o, (c) => c.call('lock'));
+      io.out('Wallet LOCKED');
+    });
+
+  adminOptions(configure(program.command('unlock-reset'), io))
+    .description('Forget partial unlock progress (custodians start again)')
+    .action(async (o: AdminOpts) => {
+      await withAdmin(o, (c) => c.call('unlock.reset'));
+      io.out('Unlock progress reset');
+    });
+
+  adminOptions(configure(program.command('freeze'), io))
+    .description('Freeze the daemon: no signing until an operator unfreezes (deposits keep being tracked)')
+    .requiredOption('--reason <text>', 'why (recorded in the audit log and sent to subscribers)')
+    .action(async (o: AdminOpts & { reason: string }) => {
+      const r = (await withAdmin(o, (c) => c.call('freeze', { reason: o.reason }))) as { at: string };
+      io.out(`FROZEN at ${r.at}: ${o.reason}`);
+    });
+
+  adminOptions(configure(program.command('unfreeze'), io))
+    .description('Lift a freeze')
+    .action(async (o: AdminOpts) => {
+      await withAdmin(o, (c) => c.call('unfreeze'));
+      io.out('Unfrozen');
+    });
+
+  adminOptions(configure(program.command('status'), io))
+    .description('Show the daemon\'s state: locked or unlocked, unlock progress, frozen, deposits, audit head')
+    .option('--json', 'machine-readable output')
+    .action(async (o: AdminOpts & { json?: boolean }) => {
+      const s = (await withAdmin(o, (c) => c.call('status'))) as StatusDocument;
+      io.out(o.json === true ? JSON.stringify(s, null, 2) : formatStatus(s));
+    });
+}
+
+

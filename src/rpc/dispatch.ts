@@ -1,0 +1,96 @@
+/**
+ * One request's path through a server, shared by the app and admin sockets:
+ * decode → (app: authenticate, role, rate limit) → method → params → service → reply.
+ * Any failure becomes a JSON-RPC error with a stable code; the daemon keeps serving.
+ */
+import { CustodyError } from '../errors.js';
+import type { DaemonServices } from '../service/daemon-services.js';
+import { METHODS, parseParams, roleAllows, type CallContext, type MethodSpec, type Role } from './methods.js';
+import { DecodeError, decodeRequest, encodeResponse, errorBody, peekId, type RequestId, type RpcRequest } from './protocol.js';
+
+export interface AppCaller {
+  readonly name: string;
+  readonly roles: readonly Role[];
+}
+
+export type Authenticate = (req: RpcRequest) => AppCaller;
+
+export interface DispatchOptions {
+  readonly services: DaemonServices;
+  readonly maxFrameBytes: number;
+  /** App socket: verifies the authenticator and returns the caller; admin socket: undefined. */
+  readonly authenticate?: Authenticate;
+  /** App socket: token bucket per client. */
+  readonly allow?: (client: string) => boolean;
+  /** Called with each finished request, for metrics and logs (never with params). */
+  readonly onDone?: (info: { method: string; code: string; ms: number; caller: string }) => void;
+}
+
+export async function dispatch(frame: Buffer, secrets: readonly Buffer[], opts: DispatchOptions): Promise<Buffer> {
+  const started = performance.now();
+  let id: RequestId | null = null;
+  let method = '(undecoded)';
+  let caller = 'unknown';
+  try {
+    const req = decodeRequest(frame, opts.maxFrameBytes);
+    id = req.id;
+    method = req.method;
+    let ctx: CallContext;
+    if (opts.authenticate) {
+      if (req.operator !== undefined) throw new CustodyError('INVALID_REQUEST', 'operator: only the admin socket takes an operator');
+      if (secrets.length > 0) throw new CustodyError('INVALID_REQUEST', 'frames: the app socket takes exactly one frame per request');
+      const client = opts.authenticate(req);
+      caller = `client:${client.name}`;
+      if (!roleAllows(client.roles, req.method)) {
+        throw new CustodyError('FORBIDDEN', `${req.method}: client "${client.name}" (roles ${client.roles.join(', ') || 'none'}) may not call this method`, {
+          method: req.method,
+        });
+      }
+      if (opts.allow && !opts.allow(client.name)) throw new CustodyError('RATE_LIMITED', `client "${client.name}": over its request rate; retry later`);
+      const spec = lookup(req.method, false);
+      ctx = { actor: caller, scope: client.name, secrets };
+      const params = parseParams(req.method, spec, req.params);
+      const result = await spec.handler(opts.services, params, ctx);
+      opts.onDone?.({ method, code: 'OK', ms: performance.now() - started, caller });
+      return encodeResponse({ jsonrpc: '2.0', id: req.id, result: result ?? null });
+    }
+    if (req.auth !== undefined) throw new CustodyError('INVALID_REQUEST', 'auth: the admin socket is authorised by file permissions, not authenticators');
+    caller = `operator:${req.operator ?? 'unknown'}`;
+    const spec = lookup(req.method, true);
+    ctx = { actor: caller, scope: 'admin', secrets };
+    const params = parseParams(req.method, spec, req.params);
+    const result = await spec.handler(opts.services, params, ctx);
+    opts.onDone?.({ method, code: 'OK', ms: performance.now() - started, caller });
+    return encodeResponse({ jsonrpc: '2.0', id: req.id, result: result ?? null });
+  } catch (err) {
+    if (err instanceof DecodeError) id = err.id;
+    const body = errorBody(err);
+    opts.onDone?.({ method, code: body.data.code, ms: performance.now() - started, caller });
+    if (body.data.code === 'INTERNAL' && !(err instanceof CustodyError)) {
+      // The client gets "internal error"; the log gets what went wrong (messages carry no secrets).
+      process.stderr.write(`custodyd: internal error in ${method}: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    return encodeResponse({ jsonrpc: '2.0', id, error: body });
+  } finally {
+    for (const s of secrets) s.fill(0);
+  }
+}
+
+/** The reply to a request that arrives while the daemon is stopping. */
+export function shuttingDown(frame: Buffer): Buffer {
+  let id: RequestId | null = null;
+  try {
+    id = peekId(JSON.parse(frame.toString('utf8')));
+  } catch {
+    /* no id to echo */
+  }
+  return encodeResponse({ jsonrpc: '2.0', id, error: errorBody(new CustodyError('UNAVAILABLE', 'the daemon is shutting down; retry with the same requestId')) });
+}
+
+function lookup(method: string, admin: boolean): MethodSpec {
+  const spec = Object.hasOwn(METHODS, method) ? METHODS[method] : undefined;
+  if (spec === undefined || !(admin ? spec.admin : spec.app)) {
+    throw new CustodyError('METHOD_NOT_FOUND', `${method}: no such method on the ${admin ? 'admin' : 'app'} socket`, { method });
+  }
+  return spec;
+}

@@ -1,0 +1,136 @@
+/**
+ * Every RPC method in one table: which socket serves it, which client roles may call it, the strict
+ * schema of its params (unknown fields rejected; errors name the field and rule), and the service call.
+ * Data flows one way: rpc → service.
+ */
+import { z } from 'zod';
+import { CustodyError } from '../errors.js';
+import type { DaemonServices } from '../service/daemon-services.js';
+
+export const ROLES = ['deposits', 'withdrawals', 'approver', 'monitor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface CallContext {
+  /** "client:<name>" on the app socket, "operator:<login>" on the admin socket. */
+  readonly actor: string;
+  /** The client name (app socket) used to scope requestIds, or "admin". */
+  readonly scope: string;
+  /** Extra frames after the JSON (admin unlock.submit carries the passphrase there, never in JSON). */
+  readonly secrets: readonly Buffer[];
+}
+
+/**
+ * What each client role may call, by exact name or "prefix." (DESIGN §4). Checked before the method
+ * is looked up, so a client learns nothing about methods outside its roles: it gets FORBIDDEN.
+ * Admin methods (unlock, lock, freeze, audit) belong to no role: only the admin socket serves them.
+ */
+export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly string[]>> = {
+  deposits: ['status', 'events.', 'deposit.newAddress', 'deposit.lookup', 'deposit.list'],
+  withdrawals: ['status', 'events.', 'withdrawal.create', 'withdrawal.get', 'withdrawal.list', 'withdrawal.cancel'],
+  approver: ['status', 'events.', 'withdrawal.approve', 'withdrawal.reject', 'withdrawal.get', 'withdrawal.list'],
+  monitor: ['status', 'events.', 'deposit.lookup'],
+};
+
+export function roleAllows(roles: readonly Role[], method: string): boolean {
+  return roles.some((r) => ROLE_PERMISSIONS[r].some((m) => (m.endsWith('.') ? method.startsWith(m) : method === m)));
+}
+
+export interface MethodSpec<P extends z.ZodType = z.ZodType> {
+  readonly params: P;
+  /** Served on the app socket (to the roles that ROLE_PERMISSIONS allow). */
+  readonly app: boolean;
+  /** Served on the admin socket. */
+  readonly admin: boolean;
+  readonly handler: (svc: DaemonServices, params: z.output<P>, ctx: CallContext) => Promise<unknown> | unknown;
+}
+
+const none = z.strictObject({}).optional();
+const requestId = z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'expected 1 to 64 characters of A-Z a-z 0-9 . _ : -');
+
+function spec<P extends z.ZodType>(s: MethodSpec<P>): MethodSpec {
+  return s as unknown as MethodSpec;
+}
+
+export const METHODS: Readonly<Record<string, MethodSpec>> = {
+  status: spec({ params: none, app: true, admin: true, handler: (svc) => svc.status() }),
+  'deposit.newAddress': spec({
+    params: z.strictObject({ requestId, account: z.string().min(1).max(128), label: z.string().max(256).optional() }),
+    app: true,
+    admin: false,
+    handler: async (svc, p, ctx) => {
+      const r = await svc.deposits.newAddress({ requestId: p.requestId, account: p.account, ...(p.label === undefined ? {} : { label: p.label }) }, ctx.scope);
+      return { address: r.address, index: r.index, path: r.path, account: r.account, ...(r.label === undefined ? {} : { label: r.label }), created: r.created };
+    },
+  }),
+  'deposit.lookup': spec({
+    params: z.strictObject({ address: z.string().min(1).max(128) }),
+    app: true,
+    admin: true,
+    handler: async (svc, p) => {
+      const r = await svc.deposits.lookup(p.address);
+      return r === undefined ? null : { address: r.address, index: r.index, path: r.path, account: r.account, ...(r.label === undefined ? {} : { label: r.label }), issuedAt: r.issuedAt };
+    },
+  }),
+  'events.since': spec({
+    params: z.strictObject({ seq: z.number().int().min(-1), limit: z.number().int().min(1).max(1000).optional() }),
+    app: true,
+    admin: true,
+    handler: async (svc, p) => ({ events: await svc.events.since(p.seq, p.limit ?? 100), head: svc.events.head }),
+  }),
+  'unlock.submit': spec({
+    params: z.strictObject({ custodian: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'expected a custodian name') }),
+    app: false,
+    admin: true,
+    handler: async (svc, p, ctx) => {
+      const passphrase = ctx.secrets[0];
+      if (passphrase === undefined || passphrase.length === 0) {
+        throw new CustodyError('INVALID_PARAMS', 'passphrase: expected in the second frame of the message, never in the JSON', { field: 'passphrase' });
+      }
+      const r = await svc.operator.submitUnlock(ctx.actor.replace(/^operator:/, ''), p.custodian, passphrase);
+      return { state: r.state, alreadyCounted: r.alreadyCounted, progress: { received: r.progress.received, threshold: r.progress.threshold, nonce: r.progress.nonce } };
+    },
+  }),
+  'unlock.status': spec({ params: none, app: false, admin: true, handler: (svc) => svc.status().wallet }),
+  'unlock.reset': spec({ params: none, app: false, admin: true, handler: async (svc, _p, ctx) => (await svc.operator.resetUnlock(login(ctx)), svc.status().wallet) }),
+  lock: spec({ params: none, app: false, admin: true, handler: async (svc, _p, ctx) => (await svc.operator.lock(login(ctx)), svc.status().wallet) }),
+  freeze: spec({
+    params: z.strictObject({ reason: z.string().min(1).max(500) }),
+    app: false,
+    admin: true,
+    handler: async (svc, p, ctx) => svc.operator.freeze(login(ctx), p.reason),
+  }),
+  unfreeze: spec({ params: none, app: false, admin: true, handler: async (svc, _p, ctx) => (await svc.operator.unfreeze(login(ctx)), { frozen: null }) }),
+  'audit.verify': spec({ params: none, app: false, admin: true, handler: (svc) => svc.verifyAudit() }),
+  'audit.tail': spec({
+    params: z.strictObject({ n: z.number().int().min(1).max(1000).optional() }).optional(),
+    app: false,
+    admin: true,
+    handler: async (svc, p) => ({ records: await svc.audit.tail(p?.n ?? 20) }),
+  }),
+};
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+function login(ctx: CallContext): string {
+  return ctx.actor.replace(/^operator:/, '');
+}
+
+/** Validates params against the method's schema; the error names the first bad field and its rule. */
+export function parseParams(method: string, spec: MethodSpec, params: unknown): unknown {
+  const r = spec.params.safeParse(params);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const path = issue?.path.map(String).join('.') ?? '';
+  let message = issue?.message ?? 'invalid';
+  if (issue?.code === 'unrecognized_keys') message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  else if (issue?.code === 'invalid_type' && valueAt(params, issue.path) === undefined) message = 'required field is missing';
+  const field = path === '' ? 'params' : `params.${path}`;
+  throw new CustodyError('INVALID_PARAMS', `${method}: ${field}: ${message}`, { field });
+}

@@ -1,0 +1,37 @@
+/** The services one daemon runs, composed once in main.ts and handed to the RPC servers. */
+import type { Network } from '../types.js';
+import type { AuditLog } from '../audit/log.js';
+import { verifyAudit } from '../audit/log.js';
+import type { Keystore } from '../keystore/keystore.js';
+import type { Store } from '../store/db.js';
+import type { DepositAddresses } from './deposits.js';
+import type { EventLog } from './events.js';
+import type { Journal } from './journal.js';
+import type { Operator } from './operator.js';
+import { statusDocument, type StatusDocument } from './status.js';
+
+export class DaemonServices {
+  /** Set by main.ts when RPC is configured: applies a re-read client list (SIGHUP). */
+  reloadHook: ((config: import('../config/schema.js').Config) => Promise<void>) | undefined;
+
+  constructor(
+    readonly version: string,
+    readonly network: Network,
+    readonly store: Store,
+    readonly journal: Journal,
+    readonly audit: AuditLog,
+    readonly events: EventLog,
+    readonly keystore: Keystore,
+    readonly operator: Operator,
+    readonly deposits: DepositAddresses,
+    private readonly startedAt: number = Date.now(),
+  ) {}
+
+  status(): StatusDocument {
+    return statusDocument({ ...this, startedAt: this.startedAt }, Date.now());
+  }
+
+  verifyAudit(): ReturnType<typeof verifyAudit> {
+    return verifyAudit(this.store);
+  }
+}

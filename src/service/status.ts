@@ -1,0 +1,60 @@
+/** The one status document: what `custody status` shows operators and `status` returns to clients. */
+import type { Network } from '../types.js';
+import type { AuditLog } from '../audit/log.js';
+import type { Keystore } from '../keystore/keystore.js';
+import type { DepositAddresses } from './deposits.js';
+import type { EventLog } from './events.js';
+import type { FreezeState, Operator } from './operator.js';
+
+export interface StatusDocument {
+  readonly version: string;
+  readonly network: Network;
+  readonly wallet: {
+    readonly state: 'locked' | 'unlocked';
+    readonly unlockedAt: string | null;
+    readonly unlock: { readonly received: number; readonly threshold: number; readonly custodians: readonly string[]; readonly nonce: string | null; readonly expiresAt: string | null };
+  };
+  readonly frozen: FreezeState | null;
+  readonly deposits: { readonly highestIssued: number; readonly highestUsed: number; readonly recoveryGap: number; readonly gapWarning: string | null; readonly pooled: number };
+  readonly events: { readonly head: number };
+  readonly audit: { readonly head: { readonly seq: number; readonly hash: string } };
+  readonly uptimeSeconds: number;
+}
+
+export interface StatusSources {
+  readonly version: string;
+  readonly network: Network;
+  readonly keystore: Keystore;
+  readonly operator: Operator;
+  readonly deposits: DepositAddresses;
+  readonly events: EventLog;
+  readonly audit: AuditLog;
+  readonly startedAt: number;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function statusDocument(s: StatusSources, now: number): StatusDocument {
+  const ks = s.keystore.status();
+  const gap = s.deposits.gap();
+  return {
+    version: s.version,
+    network: s.network,
+    wallet: {
+      state: ks.state,
+      unlockedAt: iso(ks.unlockedAt),
+      unlock: {
+        received: ks.progress.received,
+        threshold: ks.progress.threshold,
+        custodians: ks.progress.custodians,
+        nonce: ks.progress.nonce,
+        expiresAt: iso(ks.progress.expiresAt),
+      },
+    },
+    frozen: s.operator.frozen,
+    deposits: { highestIssued: gap.highestIssued, highestUsed: gap.highestUsed, recoveryGap: gap.gap, gapWarning: gap.warning, pooled: s.deposits.pooled },
+    events: { head: s.events.head },
+    audit: { head: s.audit.head() },
+    uptimeSeconds: Math.floor((now - s.startedAt) / 1000),
+  };
+}
