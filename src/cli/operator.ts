@@ -2,7 +2,6 @@
  * `custody unlock | lock | freeze | unfreeze | status`: operators' commands over the daemon's admin
  * socket. The socket comes from --admin, or the admin.endpoint of --config / $CUSTODY_CONFIG.
  */
-import { createInterface } from 'node:readline/promises';
 import { Command, Option } from 'commander';
 import { CustodyError, isCustodyError } from '../errors.js';
 import { configPath, loadConfig } from '../config/load.js';
@@ -70,25 +69,22 @@ export function registerOperatorCommands(program: Command, io: CliIo): void {
     .option('--custodian <name>', 'the custodian typing (asked when omitted)')
     .addOption(new Option('--passphrase-fd <n>', 'read the passphrase from this file descriptor (automation, tests)').argParser((v) => parseIntOption(v, '--passphrase-fd', 0, 1_000_000)))
     .action(async (o: AdminOpts & { custodian?: string; passphraseFd?: number }) => {
-      let custodian = o.custodian;
-      if (custodian === undefined) {
-        if (!process.stdin.isTTY) throw usage('--custodian: required when there is no terminal to ask');
-        const rl = createInterface({ input: process.stdin, output: process.stderr });
-        custodian = (await rl.question('Custodian name: ')).trim();
-        rl.close();
-      }
+      if (o.custodian === undefined && !process.stdin.isTTY) throw usage('--custodian: required when there is no terminal to ask');
       const src = secretSource(o.passphraseFd, '--passphrase-fd');
       let passphrase: Buffer | undefined;
       try {
+        // Name and passphrase are read by the same terminal session, so keys typed early are never
+        // echoed or handed to the wrong prompt.
+        const custodian = o.custodian ?? (await src.readVisible('Custodian name')).trim();
         passphrase = await src.read(`Passphrase for ${custodian}`);
         src.close();
         const frame = Buffer.from(passphrase);
-        const r = (await withAdmin(o, (c) => c.call('unlock.submit', { custodian: custodian as string }, [frame]))) as {
+        const r = (await withAdmin(o, (c) => c.call('unlock.submit', { custodian }, [frame]))) as {
           state: string;
           alreadyCounted: boolean;
           progress: { received: number; threshold: number; nonce: string | null };
         };
-        if (r.state === 'unlocked') io.out(`Wallet UNLOCKED (${r.progress.threshold} of ${r.progress.threshold} custodians)`);
+        if (r.state === 'unlocked') io.out(`Wallet UNLOCKED: the threshold of ${r.progress.threshold} custodians was reached`);
         else io.out(`Unlock progress ${r.progress.received}/${r.progress.threshold} (nonce ${r.progress.nonce ?? '-'})${r.alreadyCounted ? `; ${custodian} was already counted` : ''}`);
       } finally {
         src.close();

@@ -13,6 +13,8 @@ export interface SecretSource {
   /** Says something to whoever types the secrets (stderr); silent for fd input. */
   tell(text: string): void;
   readonly interactive: boolean;
+  /** Reads a non-secret line with echo (e.g. a custodian's name) through the same terminal session. */
+  readVisible(label: string): Promise<string>;
   /** Gives the terminal back (echo on). Call it in a finally once all secrets are read. */
   close(): void;
 }
@@ -41,6 +43,9 @@ export function fdSecretSource(fd: number, option: string): SecretSource {
     interactive: false,
     tell: () => undefined,
     close: () => lines.forEach((l) => wipe(l)),
+    async readVisible(label) {
+      throw new CustodyError('USAGE', `${label}: not read from ${option}; give it as an option`);
+    },
     async read(label) {
       const line = lines[used];
       if (line === undefined) {
@@ -85,10 +90,15 @@ export function ttySecretSource(stdin: NodeJS.ReadStream = process.stdin, stderr
     stdin.on('data', onData);
     stdin.resume();
   };
-  const prompt = (text: string): Promise<Buffer> =>
-    hiddenPrompt(text, stderr, (handler) => {
-      active = handler;
-    });
+  const prompt = (text: string, echo = false): Promise<Buffer> =>
+    hiddenPrompt(
+      text,
+      stderr,
+      (handler) => {
+        active = handler;
+      },
+      echo,
+    );
   return {
     interactive: true,
     tell: (text) => void stderr.write(text.endsWith('\n') ? text : `${text}\n`),
@@ -104,6 +114,11 @@ export function ttySecretSource(stdin: NodeJS.ReadStream = process.stdin, stderr
         wipe(first);
         stderr.write('The two entries differ; try again.\n');
       }
+    },
+    async readVisible(label) {
+      ensureOpen(label);
+      const line = await prompt(`${label}: `, true);
+      return line.toString('utf8');
     },
     close() {
       if (!open) return;
@@ -126,7 +141,12 @@ export function secretSource(fd: number | undefined, option: string): SecretSour
  * JavaScript string (strings cannot be wiped). Backspace removes a whole UTF-8 character; Ctrl-C and
  * Ctrl-D cancel. `attach` routes keystrokes here until the line ends.
  */
-export function hiddenPrompt(prompt: string, stderr: NodeJS.WriteStream, attach: (handler: ((chunk: Buffer) => void) | undefined) => void): Promise<Buffer> {
+export function hiddenPrompt(
+  prompt: string,
+  stderr: NodeJS.WriteStream,
+  attach: (handler: ((chunk: Buffer) => void) | undefined) => void,
+  echo = false,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     stderr.write(prompt);
     let buf = Buffer.alloc(256);
@@ -159,7 +179,10 @@ export function hiddenPrompt(prompt: string, stderr: NodeJS.WriteStream, attach:
         if (byte === 0x7f || byte === 0x08) {
           // Drop UTF-8 continuation bytes (10xxxxxx), then the lead byte.
           while (len > 0 && ((buf[len - 1] ?? 0) & 0xc0) === 0x80) len--;
-          if (len > 0) len--;
+          if (len > 0) {
+            len--;
+            if (echo) stderr.write('\b \b');
+          }
           continue;
         }
         if (byte < 0x20) continue; // other control keys are ignored, never stored
@@ -170,6 +193,7 @@ export function hiddenPrompt(prompt: string, stderr: NodeJS.WriteStream, attach:
           buf = bigger;
         }
         buf[len++] = byte;
+        if (echo) stderr.write(Buffer.from([byte]));
       }
       wipe(chunk);
     });
