@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { Router } from 'zeromq';
 import { CustodyError } from '../errors.js';
 import { dispatch, type DispatchOptions } from './dispatch.js';
-import { SendQueue } from './send-queue.js';
+import { RequestLoop } from './request-loop.js';
 
 export interface AdminServerOptions extends Omit<DispatchOptions, 'authenticate' | 'allow'> {
   /** ipc:///path/to/admin.sock */
@@ -37,45 +37,22 @@ export function prepareIpcDirectory(endpoint: string): string {
 
 export class AdminServer {
   private readonly socket = new Router({ linger: 0, maxMessageSize: 1024 * 1024 });
-  private readonly replies = new SendQueue(this.socket);
-  private loop: Promise<void> | undefined;
-  private inFlight = 0;
-  private drained: Array<() => void> = [];
+  private readonly loop: RequestLoop;
 
-  constructor(private readonly opts: AdminServerOptions) {}
+  constructor(private readonly opts: AdminServerOptions) {
+    this.loop = new RequestLoop(this.socket, (frame, secrets) => dispatch(frame, secrets, opts), 'admin');
+  }
 
   async start(): Promise<string> {
     const path = prepareIpcDirectory(this.opts.endpoint);
     await this.socket.bind(this.opts.endpoint);
     chmodSync(path, 0o600);
-    this.loop = this.receive();
+    this.loop.start();
     return this.opts.endpoint;
   }
 
-  private async receive(): Promise<void> {
-    try {
-      for await (const [routing, frame, ...secrets] of this.socket) {
-        if (routing === undefined || frame === undefined) continue;
-        this.inFlight++;
-        void dispatch(frame, secrets, this.opts).then((reply) => {
-          this.replies.push([routing, reply]);
-          if (--this.inFlight === 0) for (const d of this.drained.splice(0)) d();
-        });
-      }
-    } catch (err) {
-      if (!this.socket.closed) {
-        process.stderr.write(`custodyd: admin socket receive failed: ${(err as Error).message}; restarting the loop\n`);
-        this.loop = this.receive();
-      }
-    }
-  }
-
   async close(): Promise<void> {
-    if (this.socket.closed) return;
-    if (this.inFlight > 0) await new Promise<void>((r) => this.drained.push(r));
-    await this.replies.idle();
-    this.socket.close();
-    await this.loop?.catch(() => undefined);
+    await this.loop.close();
     try {
       unlinkSync(ipcPath(this.opts.endpoint));
     } catch {
