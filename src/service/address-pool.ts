@@ -119,9 +119,14 @@ export class AddressPool {
     this.queue.splice(this.head, 0, ...entries);
   }
 
+  /**
+   * Tops the pool up to `size`, but only once it has fallen below half: refilling in bursts keeps the
+   * derivation workers off the CPU while a burst of issuance is being served from the pool.
+   */
   private refill(extra = 0): void {
     if (this.closed) return;
     const want = Math.max(this.opts.size, extra);
+    if (extra === 0 && this.available + this.inFlight >= this.opts.size / 2) return;
     while (this.available + this.inFlight < want && this.frontier <= MAX_INDEX) {
       const count = Math.min(this.opts.batch, MAX_INDEX - this.frontier + 1);
       const req = { chain: this.chain, from: this.frontier, count };
