@@ -7,8 +7,9 @@ import { formatTable, runBench, type Bench, type BenchResult } from './harness.j
 import { keystoreBenches } from './keystore.bench.js';
 import { walletBenches } from './wallet.bench.js';
 import { addressBenches } from './addresses.bench.js';
+import { rpcBenches } from './rpc.bench.js';
 
-const ALL: readonly Bench[] = [...keystoreBenches, ...walletBenches, ...addressBenches];
+const ALL: readonly Bench[] = [...keystoreBenches, ...walletBenches, ...addressBenches, ...rpcBenches];
 
 async function main(argv: readonly string[]): Promise<number> {
   const quick = argv.includes('--quick');

@@ -10,7 +10,8 @@ import { Store } from './store/db.js';
 import { AuditLog, verifyAudit } from './audit/log.js';
 import { Keystore } from './keystore/keystore.js';
 import { parseDescriptor } from './wallet/descriptor.js';
-import { DepositAddresses } from './service/deposits.js';
+import { DepositAddresses, type AddressRecord } from './service/deposits.js';
+import type { BatchOp } from './store/db.js';
 import { EventLog } from './service/events.js';
 import { Journal } from './service/journal.js';
 import { Operator } from './service/operator.js';
@@ -77,8 +78,9 @@ export async function startDaemon(config: Config, log: Log): Promise<RunningDaem
     const deposits = await DepositAddresses.open(store, descriptor, {
       pool: { size: config.addresses.poolSize, batch: 256, workers: config.addresses.poolWorkers },
       gapWarning: config.addresses.gapWarning,
-      // Every address issued is on record, in the same batch as the address itself.
-      onIssue: (records) => records.flatMap((r) => audit.append(`client:${r.scope}`, 'address.issue', { index: r.index, requestId: r.requestId }).ops),
+      // Every address issued is on record, in the same batch as the address itself: one record per client
+      // and group (up to 100 addresses), since hashing a record per address cost as much as issuing it.
+      onIssue: (records) => auditIssued(audit, records),
     });
     opened.unshift(() => deposits.close());
     const services = new DaemonServices(VERSION, config.network, store, journal, audit, events, keystore, operator, deposits);
@@ -181,6 +183,19 @@ export async function startDaemon(config: Config, log: Log): Promise<RunningDaem
     for (const close of opened) await close().catch(() => undefined);
     throw err;
   }
+}
+
+function auditIssued(audit: AuditLog, records: readonly AddressRecord[]): BatchOp[] {
+  const byScope = new Map<string, AddressRecord[]>();
+  for (const r of records) byScope.set(r.scope, [...(byScope.get(r.scope) ?? []), r]);
+  const ops: BatchOp[] = [];
+  for (const [scope, list] of byScope) {
+    for (let i = 0; i < list.length; i += 100) {
+      const chunk = list.slice(i, i + 100);
+      ops.push(...audit.append(`client:${scope}`, 'address.issue', { addresses: chunk.map((r) => [r.index, r.requestId]) }).ops);
+    }
+  }
+  return ops;
 }
 
 function clientTable(config: Config): Map<string, ClientEntry> {

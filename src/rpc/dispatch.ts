@@ -39,7 +39,13 @@ export async function dispatch(frame: Buffer, secrets: readonly Buffer[], opts: 
     if (opts.authenticate) {
       if (req.operator !== undefined) throw new CustodyError('INVALID_REQUEST', 'operator: only the admin socket takes an operator');
       if (secrets.length > 0) throw new CustodyError('INVALID_REQUEST', 'frames: the app socket takes exactly one frame per request');
-      const client = opts.authenticate(req);
+      let client: AppCaller;
+      try {
+        client = opts.authenticate(req);
+      } catch (err) {
+        if (err instanceof CustodyError) throw err;
+        throw new CustodyError('UNAUTHENTICATED', 'auth: the request could not be checked (malformed)');
+      }
       caller = `client:${client.name}`;
       if (!roleAllows(client.roles, req.method)) {
         throw new CustodyError('FORBIDDEN', `${req.method}: client "${client.name}" (roles ${client.roles.join(', ') || 'none'}) may not call this method`, {

@@ -124,7 +124,14 @@ function login(ctx: CallContext): string {
 
 /** Validates params against the method's schema; the error names the first bad field and its rule. */
 export function parseParams(method: string, spec: MethodSpec, params: unknown): unknown {
-  const r = spec.params.safeParse(params);
+  let r: ReturnType<typeof spec.params.safeParse>;
+  try {
+    r = spec.params.safeParse(params);
+  } catch {
+    // zod 4 runs length checks even after a type check failed, so {length: {…}} in place of a string
+    // can throw while being compared; it is still just a bad parameter.
+    throw new CustodyError('INVALID_PARAMS', `${method}: params: malformed value (expected the documented types)`, { field: 'params' });
+  }
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const path = issue?.path.map(String).join('.') ?? '';

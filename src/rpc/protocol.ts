@@ -54,6 +54,27 @@ export function jsonRpcCode(code: ErrorCode): number {
   return JSON_RPC_CODES[code] ?? -32000;
 }
 
+/** Deeper JSON than any method needs; deeper input could exhaust the stack of whatever walks it. */
+export const MAX_JSON_DEPTH = 32;
+
+/** Deepest array/object nesting of a JSON text, found by scanning (no recursion), skipping strings. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) max = depth;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
 const TOP_LEVEL = new Set(['jsonrpc', 'id', 'method', 'params', 'auth', 'operator']);
 const METHOD = /^[a-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*)*$/;
 const MAX_ID_LENGTH = 128;
@@ -80,11 +101,16 @@ export class DecodeError extends CustodyError {
 /** Decodes one request frame or throws DecodeError (with whatever id could be recovered). */
 export function decodeRequest(frame: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTES): RpcRequest {
   if (frame.length > maxBytes) throw new DecodeError('FRAME_TOO_LARGE', `frame: ${frame.length} bytes exceeds the limit of ${maxBytes}`, null);
+  let text: string;
   let doc: unknown;
   try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(frame));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(frame);
+    doc = JSON.parse(text);
   } catch {
     throw new DecodeError('PARSE_ERROR', 'frame: not valid UTF-8 JSON', null);
+  }
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw new DecodeError('INVALID_REQUEST', `frame: JSON nested deeper than ${MAX_JSON_DEPTH} levels`, peekId(doc));
   }
   const id = peekId(doc);
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {

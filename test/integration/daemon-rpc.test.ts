@@ -227,6 +227,11 @@ t.test('SIGTERM in the middle of heavy issuance: exit 0, and every returned addr
 });
 
 t.test('custody audit verify passes after the run, and names the record when one byte is changed on disk', async (t) => {
+  const live = await custody(f, ['audit', 'verify']);
+  t.equal(live.code, 0, live.stderr);
+  t.match(live.stdout, /audit chain OK/, 'through the running daemon');
+  const tail = await custody(f, ['audit', 'tail', '-n', '3']);
+  t.equal(tail.stdout.trim().split('\n').length, 3);
   t.equal(await d.stop('SIGTERM'), 0);
   const ok = await custody(f, ['audit', 'verify']);
   t.equal(ok.code, 0, ok.stderr);

@@ -45,10 +45,12 @@ export interface DaemonFixture {
   readonly serverPublicKey: string;
   readonly clients: Record<string, TestClient>;
   readonly extraConfig: string;
+  readonly poolSize: number;
+  readonly poolWorkers: number;
 }
 
 /** Writes everything a daemon needs; `clients` maps name → roles. */
-export async function makeDaemonFixture(opts: { clients?: Record<string, ClientRole[]>; extraConfig?: string } = {}): Promise<DaemonFixture> {
+export async function makeDaemonFixture(opts: { clients?: Record<string, ClientRole[]>; extraConfig?: string; poolSize?: number; poolWorkers?: number } = {}): Promise<DaemonFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'custodyd-'));
   const { body } = await createKeystore({ network: 'regtest', threshold: 2, custodians: custodians(CUSTODIAN_NAMES) }, fastDeps());
   writeKeystore(join(dir, 'keystore.json'), body, { create: true });
@@ -72,6 +74,8 @@ export async function makeDaemonFixture(opts: { clients?: Record<string, ClientR
     serverPublicKey: server.publicKey,
     clients,
     extraConfig: opts.extraConfig ?? '',
+    poolSize: opts.poolSize ?? 2048,
+    poolWorkers: opts.poolWorkers ?? 1,
   };
   writeConfig(fixture);
   return fixture;
@@ -86,7 +90,8 @@ export function writeConfig(f: DaemonFixture, clients: readonly TestClient[] = O
     '[cold]',
     `descriptor = "${REGTEST_WPKH}"`,
     '[addresses]',
-    'poolSize = 2048',
+    `poolSize = ${f.poolSize}`,
+    `poolWorkers = ${f.poolWorkers}`,
     '[rpc]',
     `endpoint = "${f.appEndpoint}"`,
     `serverKeyFile = "${join(f.dir, 'server.key')}"`,

@@ -25,10 +25,11 @@ const chance = (p: number): boolean => rnd() < p;
 function pick<T>(xs: readonly T[]): T {
   return xs[Math.floor(rnd() * xs.length)] as T;
 }
+/** 1 MiB of seeded random bytes; random frames are copies of slices of it (fast, and still reproducible). */
+const POOL = Buffer.from(Uint32Array.from({ length: 1 << 18 }, () => (rnd() * 4294967296) >>> 0).buffer);
 function bytes(n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (rnd() * 256) | 0;
-  return b;
+  const at = int(0, POOL.length - n);
+  return Buffer.from(POOL.subarray(at, at + n));
 }
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-';
 const ODD = ['\u0000', '\u001b', '\n', '\u007f', '\u0085', '\u2028', '\ufeff', '\u202e', 'é', '🙂', '\ud800', '\udfff', '"', '\\', ' ', '中'];
@@ -43,6 +44,8 @@ function withKey(o: Record<string, unknown>, k: string, v: unknown): Record<stri
   Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
   return o;
 }
+/** Deep values in junk(): off while building frames (they go in as text there, see DEEP_MARK). */
+let junkDeep = true;
 function junk(depth = 0): unknown {
   switch (int(0, depth > 3 ? 5 : 9)) {
     case 0: return null;
@@ -58,11 +61,14 @@ function junk(depth = 0): unknown {
       return o;
     }
     case 8: return JSON.parse('{"__proto__":{"polluted":1,"account":"x"}}') as unknown;
-    default: return deep(int(10, 20_000));
+    default: return junkDeep ? deep(10, 20_000) : [[[[1]]]];
   }
 }
-function deep(depth: number): unknown {
-  return JSON.parse(`${'['.repeat(depth)}1${']'.repeat(depth)}`) as unknown;
+const nestedText = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+/** Deeply nested arrays, built once (as JSON.parse builds them) and shared: around the engine's recursion limits. */
+const DEEP = [10, 100, 1_000, 3_000, 3_500, 4_000, 4_500, 6_000, 10_000, 20_000].map((d) => ({ depth: d, value: JSON.parse(nestedText(d)) as unknown, text: nestedText(d) }));
+function deep(_min: number, _max: number): unknown {
+  return pick(DEEP).value;
 }
 
 const validParams: Record<string, () => unknown> = {
@@ -86,7 +92,7 @@ function mutate(p: unknown): unknown {
       case 1: delete o[k]; break;
       case 2: withKey(o, pick(KEYS), junk()); break;
       case 3: o[k] = str(300); break;
-      case 4: o[k] = deep(int(10, 20_000)); break;
+      case 4: o[k] = chance(0.3) ? { length: deep(10, 20_000) } : deep(10, 20_000); break;
       case 5: o[k] = pick(ODD) + str(10); break;
       default: o[k] = ''; break;
     }
@@ -94,6 +100,7 @@ function mutate(p: unknown): unknown {
   return o;
 }
 
+const DEEP_MARK = '\u0000deep\u0000';
 function frameFor(): Buffer {
   const r = rnd();
   const base = (): Record<string, unknown> => ({
@@ -123,15 +130,42 @@ function frameFor(): Buffer {
     switch (int(0, 4)) {
       case 0: withKey(o, k, junk()); break;
       case 1: delete o[k]; break;
-      case 2: withKey(o, k, deep(int(10, 10_000))); break;
+      case 2: withKey(o, k, DEEP_MARK); break; // replaced by deeply nested text below (JSON.stringify would overflow first)
       case 3: o['id'] = pick([2 ** 53, -(2 ** 53) - 2, 1.5, -1, 'x'.repeat(int(120, 140)), null, [], {}]); break;
       default: o['method'] = pick(['', 'a', 'A', 'a.', '.a', 'a..b', 'x'.repeat(int(60, 70)), '__proto__', 'constructor', 'toString', 'é', str(10)]); break;
     }
   }
-  let text = JSON.stringify(o) ?? 'null';
+  let text: string;
+  try {
+    text = (JSON.stringify(o) ?? 'null').replace(`"${DEEP_MARK}"`, () => pick(DEEP).text);
+  } catch {
+    text = pick(DEEP).text; // junk() nested too deep for this side's JSON.stringify
+  }
   if (chance(0.1)) text = text.replace('"jsonrpc"', '"__proto__":{"x":1},"jsonrpc"');
   return Buffer.from(text);
 }
+
+/** A bounded description of a value (for failure messages: deep values are summarised, not printed). */
+function describe(v: unknown, depth = 0): string {
+  if (Array.isArray(v)) {
+    let d = 0;
+    let x: unknown = v;
+    while (Array.isArray(x) && d < 100_000) [x, d] = [x[0], d + 1];
+    return d > 3 ? `array nested ${d} deep` : `[${v.slice(0, 4).map((e) => describe(e, depth + 1)).join(',')}]`;
+  }
+  if (v !== null && typeof v === 'object') {
+    if (depth > 3) return '{…}';
+    const proto = Object.getPrototypeOf(v) === Object.prototype ? '' : '(odd prototype)';
+    return `${proto}{${Object.keys(v).map((k) => `${JSON.stringify(k)}:${describe((v as Record<string, unknown>)[k], depth + 1)}`).join(',')}}`;
+  }
+  return typeof v === 'string' ? `string(${v.length})` : String(v);
+}
+
+/**
+ * Found by this fuzzer and fixed: zod 4's min/max length checks also run on a value that already failed
+ * its string type check when it has a `length` member, and coerce it: {"length":{"toString":0}} threw
+ * TypeError and an array ~4,000 deep a RangeError. parseParams now answers INVALID_PARAMS for both.
+ */
 
 const DECODE_CODES = new Set(['FRAME_TOO_LARGE', 'PARSE_ERROR', 'INVALID_REQUEST']);
 const METHOD_RE = /^[a-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*)*$/;
@@ -141,6 +175,7 @@ t.test(`decodeRequest: ${N} random and mutated frames`, async (t) => {
   const bad: string[] = [];
   const codes = new Map<string, number>();
   let accepted = 0;
+  junkDeep = false;
   for (let i = 0; i < N; i++) {
     const frame = frameFor();
     try {
@@ -156,6 +191,7 @@ t.test(`decodeRequest: ${N} random and mutated frames`, async (t) => {
       } else if (err.id !== null && typeof err.id !== 'string' && typeof err.id !== 'number') bad.push(`DecodeError with id ${String(err.id)}`);
     }
   }
+  junkDeep = true;
   t.comment(`accepted ${accepted}; refused: ${JSON.stringify(Object.fromEntries(codes))}`);
   t.same(bad, [], 'only DecodeError with FRAME_TOO_LARGE, PARSE_ERROR or INVALID_REQUEST, and only well-formed requests accepted');
   t.same(Object.getOwnPropertyNames(Object.prototype).filter((k) => ['polluted', 'x', 'account', 'isAdmin'].includes(k)), [], 'Object.prototype untouched');
@@ -167,6 +203,7 @@ t.test(`parseParams: ${N} random and mutated params across every method`, async 
   const codes = new Map<string, number>();
   let accepted = 0;
   const names = Object.keys(METHODS);
+  const knownBug: string[] = [];
   for (let i = 0; i < N; i++) {
     const method = pick(names);
     const spec = METHODS[method];
@@ -183,8 +220,10 @@ t.test(`parseParams: ${N} random and mutated params across every method`, async 
     } catch (err) {
       const code = err instanceof CustodyError ? err.code : `${(err as Error)?.constructor?.name ?? typeof err}: ${(err as Error)?.message}`;
       codes.set(code, (codes.get(code) ?? 0) + 1);
-      if (!(err instanceof CustodyError) || err.code !== 'INVALID_PARAMS') {
-        if (bad.length < 20) bad.push(`${method}: ${code}`);
+      if ((err instanceof RangeError || err instanceof TypeError) && /"length":/.test(describe(params))) {
+        knownBug.push(`${method}: ${describe(params)}`);
+      } else if (!(err instanceof CustodyError) || err.code !== 'INVALID_PARAMS') {
+        if (bad.length < 20) bad.push(`${method}: ${code} for ${describe(params)}\n${String((err as Error)?.stack).split('\n').slice(1, 6).join('\n')}`);
       } else {
         const field = err.details?.['field'];
         if (typeof field !== 'string' || !field.startsWith('params') || !err.message.startsWith(`${method}: ${field}: `)) bad.push(`${method}: message does not name the field: ${err.message}`);
@@ -194,5 +233,25 @@ t.test(`parseParams: ${N} random and mutated params across every method`, async 
   }
   t.comment(`accepted ${accepted}; refused: ${JSON.stringify(Object.fromEntries(codes))}`);
   t.same(bad.slice(0, 20), [], 'only CustodyError INVALID_PARAMS naming the field, and only known fields accepted');
+  t.comment(`known-bug hits: ${knownBug.length}`);
+  t.same(knownBug.slice(0, 3), [], 'a wrong-typed string param that is an object with a "length" member is INVALID_PARAMS, never a RangeError or TypeError');
+  // The same bug, deterministically: zod's length checks run on the non-string and compare its "length" with a number,
+  // which stringifies the array (Array.prototype.join recursion) and overflows the stack below JSON.stringify's own limit.
+  const probe = DEEP.find((x) => x.depth === 4_000)?.value;
+  let probeResult = 'INVALID_PARAMS';
+  try {
+    parseParams('deposit.lookup', METHODS['deposit.lookup'] as NonNullable<(typeof METHODS)[string]>, { address: { length: probe } });
+  } catch (err) {
+    probeResult = err instanceof CustodyError ? err.code : (err as Error).constructor.name;
+  }
+  t.equal(probeResult, 'INVALID_PARAMS', 'deposit.lookup {address: {length: [[[…4,000 deep…]]]}} is INVALID_PARAMS');
+  const small = JSON.parse('{"requestId":"r-1","account":{"length":{"toString":0}}}') as unknown;
+  let smallResult = 'INVALID_PARAMS';
+  try {
+    parseParams('deposit.newAddress', METHODS['deposit.newAddress'] as NonNullable<(typeof METHODS)[string]>, small);
+  } catch (err) {
+    smallResult = err instanceof CustodyError ? err.code : (err as Error).constructor.name;
+  }
+  t.equal(smallResult, 'INVALID_PARAMS', 'deposit.newAddress {"requestId":"r-1","account":{"length":{"toString":0}}} is INVALID_PARAMS');
   t.same(Object.getOwnPropertyNames(Object.prototype).filter((k) => ['polluted', 'x', 'account', 'isAdmin'].includes(k)), [], 'Object.prototype untouched');
 });
