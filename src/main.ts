@@ -58,6 +58,10 @@ export async function startDaemon(config: Config, log: Log): Promise<RunningDaem
     backoffAfterFailures: config.unlock.backoffAfterFailures,
     maxBackoffMs: config.unlock.maxBackoffSeconds * 1000,
   });
+  if (warnings.some((w) => w.includes('readable or writable by other users'))) {
+    // Fail closed, as for the server key: the keystore is the one file whose theft matters most.
+    throw new CustodyError('KEYSTORE_INVALID', `${config.keystore.file}: readable or writable by other users; chmod 600 it (and check who could have copied it)`);
+  }
   for (const w of warnings) log(`warning: ${w}`);
   if (keystore.body.network !== config.network) {
     throw new CustodyError('CONFIG_INVALID', `keystore.file: the keystore is for ${keystore.body.network}, the configuration says ${config.network}`);
