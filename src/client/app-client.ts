@@ -48,6 +48,9 @@ export class CustodyClient {
   private readonly channel: RpcChannel;
   private readonly macKey: Buffer;
   private readonly keys: CurveKeyPair;
+  /** Nonces are a random per-instance prefix and a counter: unique without a CSPRNG call per request. */
+  private readonly noncePrefix = randomBytes(8);
+  private nonceCounter = 0n;
 
   constructor(private readonly opts: CustodyClientOptions) {
     let keys: CurveKeyPair & { name: string };
@@ -68,9 +71,16 @@ export class CustodyClient {
   /** Any app method by name (for methods without a typed wrapper yet). */
   call(method: string, params?: Record<string, unknown>): Promise<unknown> {
     const id = this.channel.newId();
-    const auth = signRequest(this.macKey, { client: this.name, method, id, params }, Date.now(), (n) => randomBytes(n));
+    const auth = signRequest(this.macKey, { client: this.name, method, id, params }, Date.now(), () => this.nextNonce());
     const frame = JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }), auth });
     return this.channel.request(id, [frame], method);
+  }
+
+  private nextNonce(): Uint8Array {
+    const nonce = Buffer.alloc(16);
+    this.noncePrefix.copy(nonce, 0);
+    nonce.writeBigUInt64BE(this.nonceCounter++, 8);
+    return nonce;
   }
 
   newAddress(p: NewAddressParams): Promise<DepositAddress> {
