@@ -24,25 +24,14 @@
 import { CustodyError } from '../errors.js';
 import type { BatchOp, Store } from '../store/db.js';
 import { AUDIT, AUDIT_SEQ_MAX } from '../store/layout.js';
-import { canonicalJson, recordHash, ZERO_HASH } from './canonical.js';
+import { canonicalJson, recordHash, ZERO_HASH, type HashedFields } from './canonical.js';
 import { screenSecrets } from './screen.js';
 
 export { canonicalJson, recordHash, ZERO_HASH } from './canonical.js';
 
-export interface AuditRecord {
-  /** 0, 1, 2, … with no gaps. */
-  readonly seq: number;
-  /** ISO-8601 UTC with milliseconds, as Date.prototype.toISOString writes it. */
-  readonly time: string;
-  /** Who acted: "client:app1", "operator:alice", "custodian:ops1", "system". */
-  readonly actor: string;
-  /** What they did: "unlock.submit", "withdrawal.create", … */
-  readonly action: string;
-  /** Non-secret context; strings, safe integers, booleans, null, arrays and plain objects only. */
-  readonly details: Readonly<Record<string, unknown>>;
-  /** hash of record seq-1; 64 zeros for seq 0. */
-  readonly prevHash: string;
-  /** SHA-256 of the canonical form of the six fields above (canonical.ts), lowercase hex. */
+/** A record: the hashed fields (canonical.ts HashedFields: seq, time, actor, action, details, prevHash) and their hash. */
+export interface AuditRecord extends HashedFields {
+  /** SHA-256 of the canonical form of the hashed fields, lowercase hex. */
   readonly hash: string;
 }
 

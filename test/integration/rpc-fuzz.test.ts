@@ -11,6 +11,7 @@
  * The run is reproducible: FUZZ_SEED=<n> replays the same frames (the seed is printed).
  */
 import t from 'tap';
+import { seededPrng } from '../support/prng.js';
 import { randomBytes } from 'node:crypto';
 import { jsonDepth, jsonRpcCode, MAX_JSON_DEPTH } from '../../src/rpc/protocol.js';
 import type { ErrorCode } from '../../src/errors.js';
@@ -43,26 +44,9 @@ const ALLOWED: ReadonlySet<string> = new Set<ErrorCode>([
 // ---------------------------------------------------------------------------------------------------
 // A seeded PRNG so a failing run can be replayed.
 
-const SEED = Number(process.env['FUZZ_SEED'] ?? randomBytes(4).readUInt32LE(0));
-let prngState = SEED >>> 0;
-function rnd(): number {
-  prngState = (prngState + 0x6d2b79f5) >>> 0;
-  let x = prngState;
-  x = Math.imul(x ^ (x >>> 15), x | 1);
-  x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-  return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-}
-const int = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
-const chance = (p: number): boolean => rnd() < p;
-function pick<T>(xs: readonly T[]): T {
-  return xs[Math.floor(rnd() * xs.length)] as T;
-}
-/** 1 MiB of seeded random bytes; random frames are copies of slices of it (fast, and still reproducible). */
-const POOL = Buffer.from(Uint32Array.from({ length: 1 << 18 }, () => (rnd() * 4294967296) >>> 0).buffer);
-function bytes(n: number): Buffer {
-  const at = int(0, POOL.length - n);
-  return Buffer.from(POOL.subarray(at, at + n));
-}
+const prng = seededPrng();
+const SEED = prng.seed;
+const { rnd, int, chance, pick, bytes } = prng;
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const ODD = [

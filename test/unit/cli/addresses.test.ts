@@ -8,7 +8,9 @@ interface Multi { twoOfThree: { descriptor: string } }
 const b84 = fixture<Bip84>('bip84-vectors.json');
 const multi = fixture<Multi>('sortedmulti-vectors.json');
 const ZPUB_DESC = `wpkh([73c5da0a/84h/0h/0h]${b84.accountZpub}/<0;1>/*)`;
-const XPRV = 'xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi';
+interface Bip32 { vectors: { chains: { xprv: string }[] }[] }
+// BIP32 test vector 1, master xprv (published test data, test/fixtures/README.md).
+const XPRV = fixture<Bip32>('bip32-vectors.json').vectors[0]!.chains[0]!.xprv;
 
 t.test('custody addresses derive prints the BIP84 receive and change addresses, one a line', async (t) => {
   const recv = await runCli('custody', ['addresses', 'derive', '--descriptor', ZPUB_DESC, '--count', '2']);

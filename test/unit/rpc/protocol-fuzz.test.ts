@@ -5,32 +5,16 @@
  * FUZZ_SEED=<n> replays a run (the seed is printed).
  */
 import t from 'tap';
+import { seededPrng } from '../../support/prng.js';
 import { randomBytes } from 'node:crypto';
 import { CustodyError } from '../../../src/errors.js';
 import { DecodeError, decodeRequest, DEFAULT_MAX_FRAME_BYTES } from '../../../src/rpc/protocol.js';
 import { METHODS, parseParams } from '../../../src/rpc/methods.js';
 
 const N = Number(process.env['FUZZ_N'] ?? 100_000);
-const SEED = Number(process.env['FUZZ_SEED'] ?? randomBytes(4).readUInt32LE(0));
-let state = SEED >>> 0;
-function rnd(): number {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let x = state;
-  x = Math.imul(x ^ (x >>> 15), x | 1);
-  x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-  return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-}
-const int = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
-const chance = (p: number): boolean => rnd() < p;
-function pick<T>(xs: readonly T[]): T {
-  return xs[Math.floor(rnd() * xs.length)] as T;
-}
-/** 1 MiB of seeded random bytes; random frames are copies of slices of it (fast, and still reproducible). */
-const POOL = Buffer.from(Uint32Array.from({ length: 1 << 18 }, () => (rnd() * 4294967296) >>> 0).buffer);
-function bytes(n: number): Buffer {
-  const at = int(0, POOL.length - n);
-  return Buffer.from(POOL.subarray(at, at + n));
-}
+const prng = seededPrng();
+const SEED = prng.seed;
+const { rnd, int, chance, pick, bytes } = prng;
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-';
 const ODD = ['\u0000', '\u001b', '\n', '\u007f', '\u0085', '\u2028', '\ufeff', '\u202e', 'é', '🙂', '\ud800', '\udfff', '"', '\\', ' ', '中'];
 function str(max: number): string {
