@@ -51,6 +51,10 @@ export const ERROR_CODES = {
   KEY_FILE: 'a CURVE key file is missing, malformed, or readable by others',
   FROZEN: 'the daemon is frozen by an operator',
   AUDIT_BROKEN: 'the audit chain does not verify',
+  // chain
+  CHAIN_UNAVAILABLE: 'the node (bitcoind) could not be reached',
+  CHAIN_AUTH: 'the node refused the RPC credentials',
+  CHAIN_RPC: 'the node answered the call with an error',
   INTERNAL: 'internal error',
 } as const;
 
