@@ -8,6 +8,7 @@ import type { Keystore, UnlockOutcome } from '../keystore/keystore.js';
 import type { UnlockProgress } from '../keystore/unlock-session.js';
 import { OPERATOR } from '../store/layout.js';
 import type { Journal } from './journal.js';
+import { screenSecrets } from '../audit/screen.js';
 
 export interface FreezeState {
   readonly reason: string;
@@ -86,11 +87,19 @@ export class Operator {
     if (typeof reason !== 'string' || !REASON.test(reason)) {
       throw new CustodyError('INVALID_PARAMS', 'reason: expected 1 to 500 printable characters saying why', { field: 'reason' });
     }
-    const state: FreezeState = { reason, by: operator, at: new Date(this.clock()).toISOString() };
+    // A freeze must never fail in an incident: if the free-text reason trips the audit log's secret
+    // screen (say, twelve words that happen to be BIP39 words), freeze anyway and withhold the text.
+    let recorded = reason;
+    try {
+      screenSecrets(reason, 'reason');
+    } catch {
+      recorded = '[reason withheld: it looked like a secret to the audit screen]';
+    }
+    const state: FreezeState = { reason: recorded, by: operator, at: new Date(this.clock()).toISOString() };
     await this.journal.commit({
       ops: [{ type: 'put', key: OPERATOR.frozen, value: JSON.stringify(state) }],
-      audit: [{ actor: `operator:${operator}`, action: 'freeze', details: { reason } }],
-      events: [{ type: 'daemon.frozen', data: { reason, by: operator } }],
+      audit: [{ actor: `operator:${operator}`, action: 'freeze', details: { reason: recorded } }],
+      events: [{ type: 'daemon.frozen', data: { reason: recorded, by: operator } }],
     });
     this.frozenState = state;
     return state;

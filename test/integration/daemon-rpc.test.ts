@@ -172,6 +172,11 @@ t.test('freeze and unfreeze are recorded and survive in status', async (t) => {
   t.match((await custody(f, ['status'])).stdout, /frozen: +no/);
   const bad = await custody(f, ['freeze', '--reason', '']);
   t.not(bad.code, 0);
+  // Twelve ordinary words that all happen to be BIP39 words: the freeze must still happen.
+  const wordy = await custody(f, ['freeze', '--reason', 'large amount left during night then again found wrong transfer please hold until team review']);
+  t.equal(wordy.code, 0, wordy.stderr);
+  t.match((await custody(f, ['status'])).stdout, /frozen: +YES since .*reason withheld/);
+  t.equal((await custody(f, ['unfreeze'])).code, 0);
 });
 
 t.test('SIGHUP reloads the client list: a removed client is shut out, an added one gets in', async (t) => {
