@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   CHAIN_UNAVAILABLE: 'the node (bitcoind) could not be reached',
   CHAIN_AUTH: 'the node refused the RPC credentials',
   CHAIN_RPC: 'the node answered the call with an error',
+  BLOCK_INVALID: 'a block from the node does not parse',
   INTERNAL: 'internal error',
 } as const;
 

@@ -5,6 +5,7 @@
 import t from 'tap';
 import { Block } from 'bitcoinjs-lib';
 import { BitcoindClient } from '../../src/chain/bitcoind.js';
+import { walkBlock } from '../../src/chain/block-walker.js';
 import { Deriver } from '../../src/wallet/derive.js';
 import { regtestDescriptor } from '../support/wallets.js';
 import { mine, startRegtestNode, type RegtestNode } from '../support/regtest.js';
@@ -36,6 +37,26 @@ t.test('a fresh regtest node answers like Core, and mined blocks pay our cold ad
   t.equal(Buffer.from(tx).toString('hex'), coinbase.toHex(), 'getrawtransaction returns the same bytes');
   t.same(await node.client.getRawMempool(), []);
   t.equal(await node.client.estimateSmartFee(6), null, 'no estimate on a fresh regtest chain');
+});
+
+t.test('the block walker reads real blocks from the node: our coinbase outputs, with the same txids as bitcoinjs', async (t) => {
+  const payTo = deriver.output(0, 1);
+  const other = deriver.output(1, 0);
+  await mine(node, 440 - (await node.client.getBlockCount()), other.address); // past segwit activation (432)
+  const [hash] = await mine(node, 1, payTo.address);
+  const raw = await node.client.getBlockRaw(hash!);
+  const watch = { lookup: (s: Uint8Array) => (Buffer.from(s).equals(Buffer.from(payTo.script)) ? 7 : undefined) };
+  const walked = walkBlock(raw, watch);
+  const parsed = Block.fromBuffer(raw);
+  t.equal(walked.hash, hash);
+  t.equal(walked.prevHash, Buffer.from(parsed.prevHash!).reverse().toString('hex'));
+  t.equal(walked.outputs.length, 1);
+  const out = walked.outputs[0]!;
+  t.equal(out.txid, parsed.transactions![0]!.getId(), 'txid of a segwit-era coinbase (witness stripped for the txid)');
+  t.equal(out.tag, 7);
+  t.equal(out.value, 1_250_000_000n, 'the subsidy at height 441 on regtest: 50 BTC halved twice (every 150 blocks)');
+  t.equal(out.value, parsed.transactions![0]!.outs[out.vout]!.value);
+  t.ok(parsed.transactions![0]!.hasWitnesses(), 'the coinbase carries the witness reserved value');
 });
 
 t.test('node errors are CHAIN_RPC with the node\'s code; bad input is refused before the call', async (t) => {
