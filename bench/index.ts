@@ -7,9 +7,10 @@ import { formatTable, runBench, type Bench, type BenchResult } from './harness.j
 import { keystoreBenches } from './keystore.bench.js';
 import { walletBenches } from './wallet.bench.js';
 import { addressBenches } from './addresses.bench.js';
+import { chainBenches } from './chain.bench.js';
 import { rpcBenches } from './rpc.bench.js';
 
-const ALL: readonly Bench[] = [...keystoreBenches, ...walletBenches, ...addressBenches, ...rpcBenches];
+const ALL: readonly Bench[] = [...keystoreBenches, ...walletBenches, ...addressBenches, ...rpcBenches, ...chainBenches];
 
 async function main(argv: readonly string[]): Promise<number> {
   const quick = argv.includes('--quick');

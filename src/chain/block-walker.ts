@@ -7,14 +7,17 @@
 import { createHash } from 'node:crypto';
 import { CustodyError } from '../errors.js';
 
-/** Output scripts the daemon watches (cold deposit and change, hot). Returns a caller-chosen tag, or undefined. */
+/**
+ * Output scripts the daemon watches (cold deposit and change, hot): the script is bytes[start, end) of
+ * the block (no copy is made for the thousands that do not match). Returns a caller-chosen tag, or undefined.
+ */
 export interface ScriptWatch {
-  lookup(script: Uint8Array): number | undefined;
+  lookup(bytes: Uint8Array, start: number, end: number): number | undefined;
 }
 
-/** Outpoints the daemon tracks (its UTXOs). `prevTxid` is in internal byte order (as in the block). */
+/** Outpoints the daemon tracks (its UTXOs): the previous txid is bytes[at, at + 32), internal byte order. */
 export interface OutpointWatch {
-  has(prevTxid: Uint8Array, vout: number): boolean;
+  has(bytes: Uint8Array, at: number, vout: number): boolean;
 }
 
 export interface WalkedOutput {
@@ -96,6 +99,7 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
   if (txCount === 0) throw malformed(80, 'a block without transactions');
   const outputs: WalkedOutput[] = [];
   const spends: WalkedSpend[] = [];
+  const tracking = outpoints !== NO_OUTPOINTS;
 
   for (let t = 0; t < txCount; t++) {
     const txStart = pos;
@@ -108,13 +112,15 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
     }
     const bodyStart = pos; // from the input count to the end of the outputs: part of the txid
     const nin = varint('input count');
-    const spent: Array<{ vin: number; prev: Uint8Array; vout: number }> = [];
+    let spent: Array<{ vin: number; prev: Uint8Array; vout: number }> | null = null; // allocated on a first match only
     for (let i = 0; i < nin; i++) {
       need(36, 'outpoint');
-      const prev = buf.subarray(pos, pos + 32);
       const vout = buf.readUInt32LE(pos + 32);
+      if (tracking && outpoints.has(buf, pos, vout)) {
+        spent ??= [];
+        spent.push({ vin: i, prev: buf.subarray(pos, pos + 32), vout });
+      }
       pos += 36;
-      if (outpoints.has(prev, vout)) spent.push({ vin: i, prev, vout });
       const len = varint('scriptSig length');
       need(len + 4, 'scriptSig and sequence');
       pos += len + 4;
@@ -127,10 +133,9 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
       pos += 8;
       const len = varint('script length');
       need(len, 'output script');
-      const script = buf.subarray(pos, pos + len);
+      const tag = scripts.lookup(buf, pos, pos + len);
+      if (tag !== undefined) matched.push({ vout: o, value: buf.readBigUInt64LE(valueAt), script: Uint8Array.from(buf.subarray(pos, pos + len)), tag });
       pos += len;
-      const tag = scripts.lookup(script);
-      if (tag !== undefined) matched.push({ vout: o, value: buf.readBigUInt64LE(valueAt), script: Uint8Array.from(script), tag });
     }
     const bodyEnd = pos;
     if (segwit) {
@@ -146,12 +151,12 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
     need(4, 'locktime');
     const lockAt = pos;
     pos += 4;
-    if (matched.length === 0 && spent.length === 0) continue;
+    if (matched.length === 0 && spent === null) continue;
     const txid = displayHex(
       segwit ? sha256d(buf.subarray(txStart, txStart + 4), buf.subarray(bodyStart, bodyEnd), buf.subarray(lockAt, lockAt + 4)) : sha256d(buf.subarray(txStart, pos)),
     );
     for (const m of matched) outputs.push({ txid, vout: m.vout, value: m.value, script: m.script, tag: m.tag });
-    for (const s of spent) spends.push({ txid, vin: s.vin, prevTxid: displayHex(s.prev), prevVout: s.vout });
+    for (const s of spent ?? []) spends.push({ txid, vin: s.vin, prevTxid: displayHex(s.prev), prevVout: s.vout });
   }
   if (pos !== end) throw malformed(pos, `${end - pos} bytes after the last transaction`);
   return { hash, prevHash, txCount, outputs, spends };

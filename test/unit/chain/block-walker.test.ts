@@ -48,10 +48,10 @@ function randomBlock(watched: Uint8Array[], spent: Array<[Uint8Array, number]>):
 t.test('matches bitcoinjs on 300 random blocks: every watched output and tracked spend, with txids', async (t) => {
   const watched = Array.from({ length: 20 }, () => prng.bytes(22));
   const index = new Map(watched.map((s, i) => [hex(s), i]));
-  const scripts: ScriptWatch = { lookup: (s) => index.get(hex(s)) };
+  const scripts: ScriptWatch = { lookup: (b, s, e) => index.get(hex(b.subarray(s, e))) };
   const tracked: Array<[Uint8Array, number]> = Array.from({ length: 20 }, () => [randomBytes(32), prng.int(0, 5)]);
   const trackedSet = new Set(tracked.map(([p, v]) => `${hex(p)}:${v}`));
-  const outpoints: OutpointWatch = { has: (p, v) => trackedSet.has(`${hex(p)}:${v}`) };
+  const outpoints: OutpointWatch = { has: (b, at, v) => trackedSet.has(`${hex(b.subarray(at, at + 32))}:${v}`) };
   let outs = 0;
   let spends = 0;
   for (let b = 0; b < 300; b++) {
