@@ -2,7 +2,6 @@
  * The composition root, and nothing else (DESIGN §7): config → crypto self-test → store → audit check →
  * keystore (locked) → services → RPC doors. Every other module receives what it needs from here.
  */
-import { randomBytes } from 'node:crypto';
 import { CustodyError } from './errors.js';
 import type { Config } from './config/schema.js';
 import { selfTest } from './crypto/self-test.js';
@@ -208,4 +207,3 @@ function clientTable(config: Config): Map<string, ClientEntry> {
   );
 }
 
-export const random = (n: number): Uint8Array => randomBytes(n);

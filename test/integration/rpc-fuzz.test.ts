@@ -110,7 +110,6 @@ interface FrameInfo {
 }
 
 const errs = (...codes: ErrorCode[]): Expect => ({ kind: 'error', codes: new Set(codes) });
-const ANY_ERROR: Expect = { kind: 'error', codes: ALLOWED };
 
 /** deposit.newAddress params as DESIGN §4 and the schema define them (an independent oracle). */
 function newAddressParamsValid(p: unknown): boolean {

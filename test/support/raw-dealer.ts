@@ -9,7 +9,7 @@ export class RawDealer {
   private readonly macKey: Buffer;
 
   constructor(
-    private readonly f: DaemonFixture,
+    f: DaemonFixture,
     readonly name: string,
   ) {
     const c = f.clients[name]!;

@@ -6,7 +6,6 @@
  */
 import t from 'tap';
 import { seededPrng } from '../../support/prng.js';
-import { randomBytes } from 'node:crypto';
 import { CustodyError } from '../../../src/errors.js';
 import { DecodeError, decodeRequest, DEFAULT_MAX_FRAME_BYTES } from '../../../src/rpc/protocol.js';
 import { METHODS, parseParams } from '../../../src/rpc/methods.js';

@@ -6,7 +6,6 @@ import { compareBytes, sortedMultisigScript, p2wshScript } from '../../../src/wa
 import { bip32, BIP32_TESTNET, fingerprintHex } from '../../../src/wallet/keys.js';
 import { mnemonicToSeed } from '../../../src/wallet/mnemonic.js';
 import { hotAccountFromSeed } from '../../../src/wallet/hot-account.js';
-import { isCustodyError } from '../../../src/errors.js';
 import type { Network } from '../../../src/types.js';
 import { fixture, hex, refusedWith } from '../../support/vectors.js';
 
