@@ -13,7 +13,23 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     .version(VERSION)
     .option('--config <file>', 'configuration file (default: $CUSTODY_CONFIG)');
   let file: string;
-  let daemon: RunningDaemon;
+  let daemon: RunningDaemon | undefined;
+  // Signal handlers go in before anything starts: a SIGTERM that arrives while starting (or right
+  // after the "started" line) must still stop the daemon cleanly, not kill it with the default action.
+  let requested: string | undefined;
+  let onSignal: (signal: string) => void = (signal) => {
+    requested ??= signal;
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGHUP', () => {
+    try {
+      if (daemon !== undefined) void daemon.reloadClients(loadConfig(file)).catch((err: unknown) => reportError(err, io));
+    } catch (err) {
+      // A bad edit keeps the old client list: say so and keep serving.
+      reportError(err, io);
+    }
+  });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     file = configPath(program.opts<{ config?: string }>().config);
@@ -24,28 +40,21 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     log(`started ${VERSION} on ${config.network}, wallet LOCKED (${daemon.services.keystore.body.threshold} of ${daemon.services.keystore.body.custodians.length} custodians unlock)`);
     log(`app rpc: ${e.app ?? 'off'}; events: ${e.events ?? 'off'}; admin: ${e.admin ?? 'off'}`);
   } catch (err) {
+    process.removeAllListeners('SIGHUP');
     return reportError(err, io);
   }
 
+  const running = daemon;
   return new Promise<number>((resolve) => {
-    const stop = (signal: string): void => {
+    onSignal = (signal: string): void => {
       process.removeAllListeners('SIGHUP');
       // Safety net: if something outside our control keeps the event loop alive, still exit.
       setTimeout(() => process.exit(EXIT_OK), 10_000).unref();
-      void daemon
+      void running
         .stop(signal)
         .then(() => resolve(EXIT_OK))
         .catch((err: unknown) => resolve(reportError(err, io)));
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      try {
-        void daemon.reloadClients(loadConfig(file)).catch((err: unknown) => reportError(err, io));
-      } catch (err) {
-        // A bad edit keeps the old client list: say so and keep serving.
-        reportError(err, io);
-      }
-    });
+    if (requested !== undefined) onSignal(requested);
   });
 }
