@@ -56,6 +56,10 @@ export const ERROR_CODES = {
   CHAIN_AUTH: 'the node refused the RPC credentials',
   CHAIN_RPC: 'the node answered the call with an error',
   BLOCK_INVALID: 'a block from the node does not parse',
+  TX_INVALID: 'a transaction does not parse',
+  CHAIN_DISABLED: 'the daemon runs without a node ([chain] is not configured)',
+  RESCAN_RANGE: 'the rescan start height is outside the blocks the daemon follows',
+  UTXO_UNAVAILABLE: 'the coin is unknown, spent, or reserved by another request',
   INTERNAL: 'internal error',
 } as const;
 

@@ -15,6 +15,11 @@ import { EventLog } from './service/events.js';
 import { Journal } from './service/journal.js';
 import { Operator } from './service/operator.js';
 import { DaemonServices } from './service/daemon-services.js';
+import { ChainTracking } from './service/chain-tracking.js';
+import { BitcoindClient, type BitcoindAuth } from './chain/bitcoind.js';
+import { BlockNotifier } from './chain/block-notify.js';
+import { depositConfirmations } from './config/schema.js';
+import { readFileSync, statSync } from 'node:fs';
 import { readKeyPairFile } from './rpc/curve-keys.js';
 import { deriveClientKey, RateLimiter, RequestVerifier, startZapHandler, Throttle, type ZapHandler } from './rpc/auth.js';
 import { AppServer, APP_ZAP_DOMAIN } from './rpc/app-server.js';
@@ -86,7 +91,28 @@ export async function startDaemon(config: Config, log: Log): Promise<RunningDaem
       onIssue: (records) => auditIssued(audit, records),
     });
     opened.unshift(() => deposits.close());
-    const services = new DaemonServices(VERSION, config.network, store, journal, audit, events, keystore, operator, deposits);
+    let chain: ChainTracking | null = null;
+    if (config.chain !== undefined) {
+      const c = config.chain;
+      const backend = new BitcoindClient({ url: c.url, auth: nodeAuth(c, log), timeoutMs: c.timeoutSeconds * 1000, retries: 2 });
+      chain = await ChainTracking.open(store, events, deposits, descriptor, keystore.body.hot, backend, {
+        network: config.network,
+        birthdayHeight: c.birthdayHeight,
+        confirmations: depositConfirmations(config),
+        pollMs: c.pollMilliseconds,
+        lookahead: c.lookahead,
+        mempool: c.mempool,
+        log,
+      });
+      const tracking = chain;
+      opened.unshift(() => tracking.stop());
+      if (c.zmqHashblock !== undefined) {
+        const notifier = new BlockNotifier(c.zmqHashblock, () => tracking.follower.wake());
+        notifier.start();
+        opened.unshift(() => notifier.close());
+      }
+    }
+    const services = new DaemonServices(VERSION, config.network, store, journal, audit, events, keystore, operator, deposits, chain);
 
     let app: AppServer | undefined;
     let publisher: EventPublisher | undefined;
@@ -157,6 +183,7 @@ export async function startDaemon(config: Config, log: Log): Promise<RunningDaem
       opened.unshift(() => (admin as AdminServer).close());
     }
 
+    chain?.start();
     await audit.appendNow('system', 'daemon.start', { version: VERSION, network: config.network, clients: clients.size, keystore: keystore.body.id });
     const endpoints: DaemonEndpoints = { app: appEndpoint, events: eventsEndpoint, admin: config.admin?.endpoint ?? null };
 
@@ -199,6 +226,21 @@ function auditIssued(audit: AuditLog, records: readonly AddressRecord[]): BatchO
     }
   }
   return ops;
+}
+
+/** The node's RPC credentials: Core's cookie file (read at each call), or a user and a password file. */
+function nodeAuth(c: NonNullable<Config['chain']>, log: Log): BitcoindAuth {
+  if (c.cookieFile !== undefined) return { cookieFile: c.cookieFile };
+  const file = c.passwordFile as string;
+  let password: string;
+  try {
+    if ((statSync(file).mode & 0o077) !== 0) log(`warning: chain.passwordFile: ${file} is readable by other users; chmod 600 it`);
+    password = readFileSync(file, 'utf8').split('\n')[0]?.trim() ?? '';
+  } catch (err) {
+    throw new CustodyError('CONFIG_INVALID', `chain.passwordFile: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { field: 'chain.passwordFile' });
+  }
+  if (password === '') throw new CustodyError('CONFIG_INVALID', `chain.passwordFile: ${file} is empty`, { field: 'chain.passwordFile' });
+  return { user: c.user as string, password };
 }
 
 function clientTable(config: Config): Map<string, ClientEntry> {

@@ -161,3 +161,48 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
   if (pos !== end) throw malformed(pos, `${end - pos} bytes after the last transaction`);
   return { hash, prevHash, txCount, outputs, spends };
 }
+
+export interface WalkedTransaction {
+  readonly txid: string;
+  readonly outputs: WalkedOutput[];
+  readonly spends: WalkedSpend[];
+}
+
+const EMPTY_HEADER = new Uint8Array(81);
+EMPTY_HEADER[80] = 1; // one transaction
+
+function asBlock(raw: Uint8Array): Uint8Array {
+  const framed = new Uint8Array(EMPTY_HEADER.length + raw.length);
+  framed.set(EMPTY_HEADER);
+  framed.set(raw, EMPTY_HEADER.length);
+  return framed;
+}
+
+function walkOne(raw: Uint8Array, scripts: ScriptWatch, outpoints: OutpointWatch): WalkedBlock {
+  try {
+    return walkBlock(asBlock(raw), scripts, outpoints);
+  } catch (err) {
+    if (!(err instanceof CustodyError)) throw err;
+    const at = typeof err.details?.['at'] === 'number' ? (err.details['at'] as number) - EMPTY_HEADER.length : 0;
+    throw new CustodyError('TX_INVALID', err.message.replace(/^block: /, 'transaction: ').replace(/at byte \d+$/, `at byte ${at}`), { at });
+  }
+}
+
+/**
+ * Walks one serialized transaction (from the mempool) as a one-transaction block: the same code reads
+ * it, so a transaction is matched identically before and after it is mined.
+ */
+export function walkTransaction(raw: Uint8Array, scripts: ScriptWatch, outpoints: OutpointWatch = NO_OUTPOINTS): WalkedTransaction {
+  const walked = walkOne(raw, scripts, outpoints);
+  const txid = walked.outputs[0]?.txid ?? walked.spends[0]?.txid ?? txidOf(raw);
+  return { txid, outputs: walked.outputs, spends: walked.spends };
+}
+
+const EVERY_SCRIPT: ScriptWatch = { lookup: () => 0 };
+
+/** The txid of a serialized transaction (witness stripped). */
+export function txidOf(raw: Uint8Array): string {
+  const first = walkOne(raw, EVERY_SCRIPT, NO_OUTPOINTS).outputs[0];
+  if (first === undefined) throw new CustodyError('TX_INVALID', 'transaction: no outputs');
+  return first.txid;
+}

@@ -6,6 +6,7 @@ import { registerOperatorCommands } from './operator.js';
 import { registerAddressCommands } from './addresses.js';
 import { registerKeyCommands } from './keys.js';
 import { registerAuditCommands } from './audit.js';
+import { registerChainCommands } from './chain.js';
 
 export const VERSION = '0.1.0';
 
@@ -18,6 +19,7 @@ export function buildCustodyProgram(io: CliIo): Command {
   registerAddressCommands(program, io);
   registerKeyCommands(program, io);
   registerAuditCommands(program, io);
+  registerChainCommands(program, io);
   return program;
 }
 

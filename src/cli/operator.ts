@@ -23,7 +23,7 @@ function adminEndpoint(o: AdminOpts): string {
   return config.admin.endpoint;
 }
 
-async function withAdmin<T>(o: AdminOpts, fn: (c: AdminClient) => Promise<T>): Promise<T> {
+export async function withAdmin<T>(o: AdminOpts, fn: (c: AdminClient) => Promise<T>): Promise<T> {
   const client = new AdminClient(adminEndpoint(o));
   try {
     return await fn(client);
@@ -35,7 +35,7 @@ async function withAdmin<T>(o: AdminOpts, fn: (c: AdminClient) => Promise<T>): P
   }
 }
 
-function adminOptions(cmd: Command): Command {
+export function adminOptions(cmd: Command): Command {
   return cmd
     .option('--admin <endpoint>', 'the daemon\'s admin socket, ipc:///path (default: admin.endpoint of the configuration)')
     .option('--config <file>', 'configuration file to read admin.endpoint from (default: $CUSTODY_CONFIG)');
@@ -56,11 +56,34 @@ export function formatStatus(s: StatusDocument): string {
     `wallet:   ${progress}`,
     `frozen:   ${s.frozen === null ? 'no' : `YES since ${s.frozen.at} by ${s.frozen.by}: ${s.frozen.reason}`}`,
     `deposits: ${s.deposits.highestIssued + 1} addresses issued, highest used index ${s.deposits.highestUsed}, recovery gap ${s.deposits.recoveryGap}`,
+    `chain:    ${formatChain(s)}`,
+    ...(s.balances === null
+      ? []
+      : [
+          `hot:      ${formatSats(s.balances.hot.confirmedSats)} confirmed, ${formatSats(s.balances.hot.unconfirmedSats)} unconfirmed, ${formatSats(s.balances.hot.reservedSats)} reserved (${s.balances.hot.coins} coins)`,
+          `cold:     ${formatSats(s.balances.cold.confirmedSats)} confirmed, ${formatSats(s.balances.cold.unconfirmedSats)} unconfirmed (${s.balances.cold.coins} coins)`,
+        ]),
     `events:   head ${s.events.head}`,
     `audit:    head ${s.audit.head.seq} ${s.audit.head.hash.slice(0, 16)}…`,
   ];
   if (s.deposits.gapWarning !== null) lines.push(`WARNING:  ${s.deposits.gapWarning}`);
   return lines.join('\n');
+}
+
+function formatChain(s: StatusDocument): string {
+  const c = s.chain;
+  if (c.state === 'disabled') return 'not followed (no [chain] in the configuration)';
+  const at = c.height === null ? 'no block applied yet' : `height ${c.height}${c.nodeHeight !== null && c.nodeHeight !== c.height ? ` of ${c.nodeHeight}` : ''}`;
+  const state = c.state === 'connected' ? 'connected' : c.state.toUpperCase();
+  return `${state}, ${at}, deposits confirmed at ${c.confirmations}${c.lastError === null ? '' : `; last error: ${c.lastError}`}`;
+}
+
+/** Satoshis with the BTC figure beside them, from the integer (no float arithmetic on amounts). */
+export function formatSats(sats: number): string {
+  const s = BigInt(sats);
+  const whole = s / 100_000_000n;
+  const frac = (s % 100_000_000n).toString().padStart(8, '0');
+  return `${sats} sats (${whole}.${frac} BTC)`;
 }
 
 export function registerOperatorCommands(program: Command, io: CliIo): void {

@@ -13,6 +13,7 @@ import { deriveClientKey, signRequest } from '../rpc/auth.js';
 import { readKeyPairFile, type CurveKeyPair } from '../rpc/curve-keys.js';
 import type { CustodyEvent } from '../service/events.js';
 import type { StatusDocument } from '../service/status.js';
+import type { DepositView } from '../service/ledger.js';
 import { RpcChannel } from './rpc-channel.js';
 
 export interface CustodyClientOptions {
@@ -89,6 +90,14 @@ export class CustodyClient {
 
   lookupAddress(address: string): Promise<(Omit<DepositAddress, 'created'> & { issuedAt: string }) | null> {
     return this.call('deposit.lookup', { address }) as Promise<(Omit<DepositAddress, 'created'> & { issuedAt: string }) | null>;
+  }
+
+  /**
+   * Deposits by the sequence number of their last change: pass the returned lastSeq as sinceSeq to
+   * page on, or to pick up only what changed since (seen, confirmed, reorged).
+   */
+  listDeposits(p: { account?: string; sinceSeq?: number; limit?: number } = {}): Promise<{ deposits: DepositView[]; lastSeq: number }> {
+    return this.call('deposit.list', { ...p }) as Promise<{ deposits: DepositView[]; lastSeq: number }>;
   }
 
   status(): Promise<StatusDocument> {

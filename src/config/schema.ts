@@ -74,6 +74,27 @@ export const configSchema = z
         endpoint: z.string().regex(/^ipc:\/\/\/.+/, 'expected ipc:///absolute/path/admin.sock'),
       })
       .optional(),
+    chain: z
+      .strictObject({
+        url: z.string().regex(/^https?:\/\/[^\s/]+(:\d+)?\/?$/, 'expected http://HOST:PORT/ of the node\'s JSON-RPC'),
+        cookieFile: path.optional(),
+        user: z.string().min(1).max(128).optional(),
+        passwordFile: path.optional(),
+        birthdayHeight: whole(0, 10_000_000, 'blocks'),
+        confirmations: whole(1, 1_000, 'blocks').optional(),
+        pollMilliseconds: whole(50, 600_000, 'milliseconds').default(2_000),
+        timeoutSeconds: whole(1, 600, 'seconds').default(30),
+        zmqHashblock: z.string().regex(/^(tcp:\/\/[^\s]+:\d+|ipc:\/\/\/.+)$/, 'expected tcp://HOST:PORT or ipc:///path').optional(),
+        lookahead: whole(1, 100_000, 'addresses').default(100),
+        mempool: z.boolean({ message: 'expected true or false' }).default(true),
+      })
+      .superRefine((c, ctx) => {
+        const cookie = c.cookieFile !== undefined;
+        const password = c.user !== undefined || c.passwordFile !== undefined;
+        if (cookie === password) ctx.addIssue({ code: 'custom', path: ['cookieFile'], message: 'expected either cookieFile, or user and passwordFile (not both)' });
+        else if (password && (c.user === undefined || c.passwordFile === undefined)) ctx.addIssue({ code: 'custom', path: [c.user === undefined ? 'user' : 'passwordFile'], message: 'expected user and passwordFile together' });
+      })
+      .optional(),
     clients: z
       .array(
         z.strictObject({
@@ -121,3 +142,8 @@ export const configSchema = z
   });
 
 export type Config = z.output<typeof configSchema>;
+
+/** Confirmations at which a deposit counts as confirmed: configured, else 6 (1 on regtest, where blocks are on demand). */
+export function depositConfirmations(config: Config): number {
+  return config.chain?.confirmations ?? (config.network === 'regtest' ? 1 : 6);
+}

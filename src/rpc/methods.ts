@@ -71,6 +71,34 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
       return r === undefined ? null : { address: r.address, index: r.index, path: r.path, account: r.account, ...(r.label === undefined ? {} : { label: r.label }), issuedAt: r.issuedAt };
     },
   }),
+  'deposit.list': spec({
+    params: z
+      .strictObject({
+        account: z.string().min(1).max(128).optional(),
+        sinceSeq: z.number().int().min(-1).optional(),
+        limit: z.number().int().min(1).max(1000).optional(),
+      })
+      .optional(),
+    app: true,
+    admin: true,
+    handler: (svc, p) =>
+      chainOf(svc).ledger.listDeposits({
+        ...(p?.account === undefined ? {} : { account: p.account }),
+        ...(p?.sinceSeq === undefined ? {} : { sinceSeq: p.sinceSeq }),
+        ...(p?.limit === undefined ? {} : { limit: p.limit }),
+      }),
+  }),
+  'chain.status': spec({ params: none, app: false, admin: true, handler: (svc) => ({ chain: chainOf(svc).status(), balances: svc.status().balances }) }),
+  'chain.rescan': spec({
+    params: z.strictObject({ from: z.number().int().min(0) }),
+    app: false,
+    admin: true,
+    handler: async (svc, p, ctx) => {
+      const range = chainOf(svc).follower.requestRescan(p.from);
+      await svc.audit.appendNow(ctx.actor, 'chain.rescan', range);
+      return range;
+    },
+  }),
   'events.since': spec({
     params: z.strictObject({ seq: z.number().int().min(-1), limit: z.number().int().min(1).max(1000).optional() }),
     app: true,
@@ -116,6 +144,11 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
     v = (v as Record<PropertyKey, unknown>)[k];
   }
   return v;
+}
+
+function chainOf(svc: DaemonServices): NonNullable<DaemonServices['chain']> {
+  if (svc.chain === null) throw new CustodyError('CHAIN_DISABLED', 'this daemon has no [chain] section in its configuration: deposits are not tracked');
+  return svc.chain;
 }
 
 function login(ctx: CallContext): string {

@@ -49,6 +49,7 @@ export class AddressPool {
   private readonly deriver: Deriver;
   private closed = false;
   private failure: Error | undefined;
+  private derivedListener: ((addresses: readonly PooledAddress[]) => void) | undefined;
 
   constructor(
     private readonly descriptor: ColdDescriptor,
@@ -72,6 +73,15 @@ export class AddressPool {
     w.on('error', (err) => this.workerFailed(w, err));
 
     return w;
+  }
+
+  /**
+   * Tells `listener` about every address derived from now on, and at once about those waiting in the
+   * pool: the chain follower watches an address from the moment it exists, not from when it is issued.
+   */
+  onDerived(listener: (addresses: readonly PooledAddress[]) => void): void {
+    this.derivedListener = listener;
+    listener(this.queue.slice(this.head));
   }
 
   /** Addresses ready now. */
@@ -156,13 +166,16 @@ export class AddressPool {
     this.early.set(reply.from, reply);
     for (let r = this.early.get(this.expected); r !== undefined; r = this.early.get(this.expected)) {
       this.early.delete(r.from);
+      const fresh: PooledAddress[] = [];
       for (let i = 0; i < r.addresses.length; i++) {
-        this.queue.push({
+        fresh.push({
           index: r.from + i,
           address: r.addresses[i] as string,
           script: r.scripts.subarray(i * r.scriptLength, (i + 1) * r.scriptLength),
         });
       }
+      this.queue.push(...fresh);
+      this.derivedListener?.(fresh);
       this.inFlight -= r.addresses.length;
       this.expected += r.addresses.length;
     }

@@ -8,6 +8,7 @@ import type { DepositAddresses } from './deposits.js';
 import type { EventLog } from './events.js';
 import type { Journal } from './journal.js';
 import type { Operator } from './operator.js';
+import type { ChainTracking } from './chain-tracking.js';
 import { statusDocument, type StatusDocument } from './status.js';
 
 export class DaemonServices {
@@ -24,6 +25,8 @@ export class DaemonServices {
     readonly keystore: Keystore,
     readonly operator: Operator,
     readonly deposits: DepositAddresses,
+    /** Null when no [chain] is configured. */
+    readonly chain: ChainTracking | null,
     private readonly startedAt: number = Date.now(),
   ) {}
 

@@ -373,11 +373,29 @@ export class DepositAddresses {
     }
   }
 
-  /** Called by the chain follower when an address receives funds. */
+  /** Watches every address derived for issuance, including those still in the pool (service/ledger.ts). */
+  onDerived(listener: (addresses: ReadonlyArray<{ index: number; address: string; script: Uint8Array }>) => void): void {
+    this.pool.onDerived(listener);
+  }
+
+  /**
+   * The row that records `index` as the highest address that received funds, to commit in the batch that
+   * records the deposit (then call noteUsed); undefined when a higher one is already recorded.
+   */
+  usedOp(index: number): BatchOp | undefined {
+    return index > this.used ? { type: 'put', key: ADDR.used, value: String(index) } : undefined;
+  }
+
+  noteUsed(index: number): void {
+    if (index > this.used) this.used = index;
+  }
+
+  /** Records `index` as used on its own (tools and tests; the ledger batches usedOp with the deposit). */
   async markUsed(index: number): Promise<void> {
-    if (index <= this.used) return;
-    await this.store.commit([{ type: 'put', key: ADDR.used, value: String(index) }]);
-    this.used = index;
+    const op = this.usedOp(index);
+    if (op === undefined) return;
+    await this.store.commit([op]);
+    this.noteUsed(index);
   }
 
   gap(): GapReport {

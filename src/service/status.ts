@@ -5,6 +5,7 @@ import type { Keystore } from '../keystore/keystore.js';
 import type { DepositAddresses } from './deposits.js';
 import type { EventLog } from './events.js';
 import type { FreezeState, Operator } from './operator.js';
+import type { ChainStatus, ChainTracking } from './chain-tracking.js';
 
 export interface StatusDocument {
   readonly version: string;
@@ -16,6 +17,13 @@ export interface StatusDocument {
   };
   readonly frozen: FreezeState | null;
   readonly deposits: { readonly highestIssued: number; readonly highestUsed: number; readonly recoveryGap: number; readonly gapWarning: string | null; readonly pooled: number };
+  /** `disabled` when no [chain] is configured: deposits are issued but not tracked. */
+  readonly chain: ChainStatus | { readonly state: 'disabled' };
+  /** Integer satoshis (JSON numbers); null without a chain. Unconfirmed coins are not in `confirmedSats`. */
+  readonly balances: {
+    readonly hot: { readonly confirmedSats: number; readonly unconfirmedSats: number; readonly reservedSats: number; readonly coins: number };
+    readonly cold: { readonly confirmedSats: number; readonly unconfirmedSats: number; readonly coins: number };
+  } | null;
   readonly events: { readonly head: number };
   readonly audit: { readonly head: { readonly seq: number; readonly hash: string } };
   readonly uptimeSeconds: number;
@@ -29,6 +37,7 @@ export interface StatusSources {
   readonly deposits: DepositAddresses;
   readonly events: EventLog;
   readonly audit: AuditLog;
+  readonly chain: ChainTracking | null;
   readonly startedAt: number;
 }
 
@@ -53,8 +62,18 @@ export function statusDocument(s: StatusSources, now: number): StatusDocument {
     },
     frozen: s.operator.frozen,
     deposits: { highestIssued: gap.highestIssued, highestUsed: gap.highestUsed, recoveryGap: gap.gap, gapWarning: gap.warning, pooled: s.deposits.pooled },
+    chain: s.chain === null ? { state: 'disabled' } : s.chain.status(),
+    balances: s.chain === null ? null : balancesDocument(s.chain),
     events: { head: s.events.head },
     audit: { head: s.audit.head() },
     uptimeSeconds: Math.floor((now - s.startedAt) / 1000),
+  };
+}
+
+function balancesDocument(chain: ChainTracking): NonNullable<StatusDocument['balances']> {
+  const b = chain.balances();
+  return {
+    hot: { confirmedSats: Number(b.hot.confirmedSats), unconfirmedSats: Number(b.hot.unconfirmedSats), reservedSats: Number(b.hot.reservedSats), coins: b.hot.coins },
+    cold: { confirmedSats: Number(b.cold.confirmedSats), unconfirmedSats: Number(b.cold.unconfirmedSats), coins: b.cold.coins },
   };
 }

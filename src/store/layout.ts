@@ -19,8 +19,14 @@
  *                                                                             stored apart (a separate head key could go stale)
  *   e!<seq:12 hex>      JSON CustodyEvent              service/events.ts     the durable event feed, replayed by events.since
  *   o!frozen            JSON {reason, by, at}          service/operator.ts   present while an operator has frozen the daemon
+ *   c!tip               JSON {height, hash}            service/ledger.ts     the last block applied (absent before the first)
+ *   c!h!<height:8 hex>  block hash (display hex)       service/ledger.ts     height → hash of every applied block, to find a fork point
+ *   c!u!<height:8 hex>  JSON BlockUndo                 service/ledger.ts     what applying that block changed, to roll it back
+ *   d!o!<txid>:<vout:8 hex>  JSON DepositRecord       service/ledger.ts     one deposit (an output paying a cold chain-0 address)
+ *   d!q!<seq:12 hex>    deposit key                    service/ledger.ts     deposits by the event seq of their last change (deposit.list)
+ *   x!<txid>:<vout:8 hex>   JSON UtxoRecord           service/ledger.ts     an output paying a hot or cold script, spent or not
  *
- * Later modules add their rows here (chain, utxos, withdrawals, sweeps, events, audit).
+ * Later modules add their rows here (withdrawals, sweeps).
  */
 
 export const SCHEMA_VERSION = 1;
@@ -61,4 +67,27 @@ export const AUDIT = {
   from: 'u!',
   to: 'u!~',
   record: (seq: number): string => `u!${seq.toString(16).padStart(12, '0')}`,
+} as const;
+
+export const CHAIN = {
+  tip: 'c!tip',
+  hash: (height: number): string => `c!h!${height.toString(16).padStart(8, '0')}`,
+  undo: (height: number): string => `c!u!${height.toString(16).padStart(8, '0')}`,
+} as const;
+
+const outpoint = (txid: string, vout: number): string => `${txid}:${vout.toString(16).padStart(8, '0')}`;
+
+export const DEPOSITS = {
+  from: 'd!o!',
+  to: 'd!o!~',
+  record: (txid: string, vout: number): string => `d!o!${outpoint(txid, vout)}`,
+  bySeqFrom: 'd!q!',
+  bySeqTo: 'd!q!~',
+  bySeq: (seq: number): string => `d!q!${seq.toString(16).padStart(12, '0')}`,
+} as const;
+
+export const UTXOS = {
+  from: 'x!',
+  to: 'x!~',
+  record: (txid: string, vout: number): string => `x!${outpoint(txid, vout)}`,
 } as const;

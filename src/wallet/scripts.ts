@@ -31,6 +31,13 @@ export function segwitV0Address(program: Uint8Array, hrp: string): string {
   return baddress.toBech32(program, 0, hrp);
 }
 
+/** The output script of a bech32 segwit v0 address (the inverse of segwitV0Address; no network check). */
+export function segwitV0ScriptOf(address: string): Uint8Array {
+  const d = baddress.fromBech32(address);
+  if (d.version !== 0) throw new RangeError(`${address}: not a segwit v0 address`);
+  return witnessV0Script(d.data);
+}
+
 /** Lexicographic byte order of compressed public keys (BIP67), as sortedmulti() requires (BIP383). */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);

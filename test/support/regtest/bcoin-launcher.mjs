@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Launcher for a throw-away bcoin regtest full node that looks like Core's regtest from outside.
 // Started by the test harness as a child process:
-//   BCOIN_API_KEY=<password> node bcoin-launcher.mjs [--http-port=N] [--log-level=warning]
+//   BCOIN_API_KEY=<password> node bcoin-launcher.mjs [--http-port=N] [--data-dir=DIR] [--log-level=warning]
 // --http-port=0 (default) lets the OS pick a free loopback port; the launcher prints ONE line on
 // stdout when the RPC server is listening:  {"ready":true,"port":N,"height":H,"pid":P}
 // RPC: HTTP JSON-RPC on 127.0.0.1:N, Basic auth, any user name, password = the API key.
@@ -31,9 +31,12 @@ if (!apiKey) {
   process.exit(2);
 }
 
+const dataDir = arg('data-dir', '');
 const node = new bcoin.FullNode({
   network: 'regtest',
-  memory: true,                   // chain + mempool in memory (leveldown is still loaded)
+  // In memory by default; --data-dir keeps the chain on disk so a killed node restarts where it was.
+  memory: dataDir === '',
+  ...(dataDir === '' ? {} : { prefix: dataDir }),
   workers: false,                 // no worker processes
   listen: false,                  // no P2P listening socket (no port clashes between nodes)
   logConsole: true,               // logs go to stderr/stdout of the child; no log file
@@ -67,6 +70,7 @@ process.on('unhandledRejection', (err) => { console.error(err); process.exit(1);
 process.stdin.on('end', shutdown);
 process.stdin.resume();
 
+if (dataDir !== '') await node.ensure(); // creates the chain's directories
 await node.open();                // no node.connect()/startSync(): no outbound P2P attempts
 const { port } = node.http.http.address();
 process.stdout.write(JSON.stringify({ ready: true, port, height: node.chain.height, pid: process.pid }) + '\n');

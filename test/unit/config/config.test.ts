@@ -3,6 +3,7 @@ import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configPath, loadConfig, parseConfig } from '../../../src/config/load.js';
+import { depositConfirmations } from '../../../src/config/schema.js';
 
 const REGTEST_DESCRIPTOR = 'wpkh([73c5da0a/84h/1h/0h]tpubDC8msFGeGuwnKG9Upg7DM2b4DaRqg3CUZa5g8v2SRQ6K4NSkxUgd7HsL2XVWbVm39yBA4LAxysQAm397zwQSQoQgewGiYZqrA9DsP4zbQ1M/<0;1>/*)#lxek0ef2';
 const minimal = `network = "regtest"\ndataDir = "/tmp/d"\n[keystore]\nfile = "/tmp/d/ks.json"\n[cold]\ndescriptor = "${REGTEST_DESCRIPTOR}"\n`;
@@ -25,10 +26,36 @@ t.test('every shipped config file parses, and example.toml sets every key the sc
     rpc: { endpoint: 'tcp://0.0.0.0:7010', serverKeyFile: '/etc/custody/server.key', maxFrameBytes: 65536, authWindowSeconds: 30 },
     events: { endpoint: 'tcp://0.0.0.0:7011' },
     admin: { endpoint: 'ipc:///var/lib/custody/admin/admin.sock' },
+    chain: {
+      url: 'http://127.0.0.1:8332/',
+      cookieFile: '/var/lib/bitcoind/.cookie',
+      birthdayHeight: 870000,
+      confirmations: 6,
+      pollMilliseconds: 2000,
+      timeoutSeconds: 30,
+      zmqHashblock: 'tcp://127.0.0.1:28332',
+      lookahead: 100,
+      mempool: true,
+    },
     clients: [{ name: 'app1', publicKey: 'REPLACE-WITH-40-CHAR-Z85-KEY-FROM-CUSTOD', roles: ['deposits'], ratePerSecond: 2000, burst: 4000 }],
     unlock: { progressTimeoutSeconds: 600, backoffAfterFailures: 3, maxBackoffSeconds: 300 },
     hot: { minSats: 10_000_000n, targetSats: 50_000_000n, maxSats: 100_000_000n },
   });
+});
+
+t.test('[chain]: cookie file or user and password file, never both; confirmations default to 6, 1 on regtest', async (t) => {
+  const chain = (body: string, network = 'regtest'): string => `${minimal.replace('network = "regtest"', `network = "${network}"`)}[chain]\nurl = "http://127.0.0.1:18443/"\nbirthdayHeight = 100\n${body}\n`;
+  const withPassword = parseConfig(chain('user = "custody"\npasswordFile = "/etc/custody/node.pass"'));
+  t.match(withPassword.chain, { user: 'custody', passwordFile: '/etc/custody/node.pass', pollMilliseconds: 2000, lookahead: 100, mempool: true, timeoutSeconds: 30 });
+  t.equal(depositConfirmations(withPassword), 1, 'regtest default');
+  t.equal(depositConfirmations(parseConfig(chain('cookieFile = "/c"', 'testnet'))), 6, 'default elsewhere');
+  t.equal(depositConfirmations(parseConfig(chain('cookieFile = "/c"\nconfirmations = 3'))), 3);
+  t.throws(() => parseConfig(chain('')), { code: 'CONFIG_INVALID', message: /chain\.cookieFile: expected either cookieFile, or user and passwordFile/ });
+  t.throws(() => parseConfig(chain('cookieFile = "/c"\nuser = "u"\npasswordFile = "/p"')), { message: /chain\.cookieFile: expected either cookieFile, or user and passwordFile \(not both\)/ });
+  t.throws(() => parseConfig(chain('user = "u"')), { message: /chain\.passwordFile: expected user and passwordFile together/ });
+  t.throws(() => parseConfig(chain('cookieFile = "/c"\npassword = "hunter2"')), { message: /chain\.password: unknown key/ });
+  t.throws(() => parseConfig(chain('cookieFile = "/c"\nconfirmations = 0')), { message: /chain\.confirmations: expected a whole number of blocks from 1 to 1000, got 0/ });
+  t.throws(() => parseConfig(minimal + '[chain]\nurl = "127.0.0.1:8332"\nbirthdayHeight = 1\ncookieFile = "/c"\n'), { message: /chain\.url: expected http:\/\/HOST:PORT\// });
 });
 
 t.test('defaults fill what a minimal file leaves out; the result is frozen', async (t) => {
