@@ -100,6 +100,10 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
   const outputs: WalkedOutput[] = [];
   const spends: WalkedSpend[] = [];
   const tracking = outpoints !== NO_OUTPOINTS;
+  // Outputs matched earlier in this block: a later transaction of the same block may spend them, and
+  // the caller's set cannot know them yet. Keyed by display txid; a 4-byte prefix set keeps the check cheap.
+  const local = new Map<string, Set<number>>();
+  const localPrefixes = new Set<number>();
 
   for (let t = 0; t < txCount; t++) {
     const txStart = pos;
@@ -116,7 +120,7 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
     for (let i = 0; i < nin; i++) {
       need(36, 'outpoint');
       const vout = buf.readUInt32LE(pos + 32);
-      if (tracking && outpoints.has(buf, pos, vout)) {
+      if (tracking && (outpoints.has(buf, pos, vout) || (localPrefixes.size > 0 && spendsLocal(buf, pos, vout, local, localPrefixes)))) {
         spent ??= [];
         spent.push({ vin: i, prev: buf.subarray(pos, pos + 32), vout });
       }
@@ -156,10 +160,19 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
       segwit ? sha256d(buf.subarray(txStart, txStart + 4), buf.subarray(bodyStart, bodyEnd), buf.subarray(lockAt, lockAt + 4)) : sha256d(buf.subarray(txStart, pos)),
     );
     for (const m of matched) outputs.push({ txid, vout: m.vout, value: m.value, script: m.script, tag: m.tag });
+    if (tracking && matched.length > 0) {
+      local.set(txid, new Set(matched.map((m) => m.vout)));
+      localPrefixes.add(Buffer.from(txid.slice(56, 64), 'hex').reverse().readUInt32LE(0) & 0x3fffffff);
+    }
     for (const s of spent ?? []) spends.push({ txid, vin: s.vin, prevTxid: displayHex(s.prev), prevVout: s.vout });
   }
   if (pos !== end) throw malformed(pos, `${end - pos} bytes after the last transaction`);
   return { hash, prevHash, txCount, outputs, spends };
+}
+
+function spendsLocal(buf: Buffer, at: number, vout: number, local: ReadonlyMap<string, ReadonlySet<number>>, prefixes: ReadonlySet<number>): boolean {
+  if (!prefixes.has(buf.readUInt32LE(at) & 0x3fffffff)) return false;
+  return local.get(displayHex(buf.subarray(at, at + 32)))?.has(vout) ?? false;
 }
 
 export interface WalkedTransaction {

@@ -253,19 +253,17 @@ export class ChainFollower {
     if (tip !== null && best !== tip.hash) return false;
     const txids = await this.backend.getRawMempool();
     const mempool = new Set(txids);
-    const added: WalkedTransaction[] = [];
+    const fresh: Uint8Array[] = [];
     for (const txid of txids) {
       if (this.mempoolKnown.has(txid)) continue;
-      let raw: Uint8Array;
       try {
-        raw = await this.backend.getRawTransaction(txid);
+        fresh.push(await this.backend.getRawTransaction(txid));
       } catch (err) {
         if (isCustodyError(err, 'CHAIN_RPC')) continue; // mined or evicted since the list was taken
         throw err;
       }
-      const walked = walkTransaction(raw, this.sink.scripts, this.sink.outpoints);
-      if (walked.outputs.length > 0 || walked.spends.length > 0) added.push(walked);
     }
+    const added = walkMempool(fresh, this.sink.scripts, this.sink.outpoints);
     if ((await this.backend.getBestBlockHash()) !== best) return false;
     await this.sink.applyMempool(added, mempool);
     this.mempoolKnown = mempool;
@@ -314,4 +312,23 @@ export class ChainFollower {
       throw err;
     }
   }
+}
+
+/**
+ * Walks new mempool transactions. One may spend another's output that pays us (a chain of unconfirmed
+ * transactions, in no particular order), which the sink cannot know yet: a second walk, with the first
+ * walk's outputs added to the tracked outpoints, finds those spends.
+ */
+function walkMempool(raws: readonly Uint8Array[], scripts: ScriptWatch, outpoints: OutpointWatch): WalkedTransaction[] {
+  const first = raws.map((raw) => walkTransaction(raw, scripts, outpoints));
+  const ours = new Set(first.flatMap((w) => w.outputs.map((o) => `${o.txid}:${o.vout}`)));
+  const walked =
+    ours.size === 0
+      ? first
+      : raws.map((raw) =>
+          walkTransaction(raw, scripts, {
+            has: (bytes, at, vout) => outpoints.has(bytes, at, vout) || ours.has(`${Buffer.from(bytes.subarray(at, at + 32)).reverse().toString('hex')}:${vout}`),
+          }),
+        );
+  return walked.filter((w) => w.outputs.length > 0 || w.spends.length > 0);
 }

@@ -20,43 +20,9 @@ import type { CustodyEvent, EventLog } from './events.js';
 import { outpointKey, putOp, UtxoSet, type Balances, type UtxoRecord } from './utxo-set.js';
 import { decodeTag, type WatchSet, type WatchedScript } from './watch.js';
 import { segwitV0Address } from '../wallet/scripts.js';
+import { listDeposits, stampDepositEvents, type DepositRecord, type DepositView, type PendingEvent } from './deposit-records.js';
 
-export type DepositState = 'seen' | 'confirmed' | 'reorged';
-
-/** One deposit as stored. A deposit is one output: several outputs to one address are several deposits. */
-export interface DepositRecord {
-  readonly txid: string;
-  readonly vout: number;
-  readonly address: string;
-  /** The account the address was issued to; null for an address paid before it was issued (still pooled). */
-  readonly account: string | null;
-  readonly index: number;
-  readonly amountSats: string;
-  readonly height: number | null;
-  readonly blockHash: string | null;
-  readonly state: DepositState;
-  readonly seenAt: string;
-  readonly confirmedAt: string | null;
-  /** Sequence number of the event that last changed it (deposit.list sinceSeq). */
-  readonly seq: number;
-}
-
-/** A deposit as clients see it: amounts as JSON numbers (always < 2^53 sats), confirmations counted now. */
-export interface DepositView {
-  readonly txid: string;
-  readonly vout: number;
-  readonly address: string;
-  readonly account: string | null;
-  readonly index: number;
-  readonly amountSats: number;
-  readonly height: number | null;
-  readonly blockHash: string | null;
-  readonly confirmations: number;
-  readonly state: DepositState;
-  readonly seenAt: string;
-  readonly confirmedAt: string | null;
-  readonly seq: number;
-}
+export type { DepositRecord, DepositState, DepositView } from './deposit-records.js';
 
 /** What applying one block changed: the keys to undo when it is disconnected. */
 interface BlockUndo {
@@ -78,7 +44,6 @@ export interface LedgerOptions {
   readonly clock?: Clock;
 }
 
-type PendingEvent = { type: string; data: Record<string, unknown>; depositKey?: string };
 
 export class Ledger implements ChainSink {
   private tipRef: BlockRef | null;
@@ -158,25 +123,32 @@ export class Ledger implements ChainSink {
   }
 
   /** Deposits by the sequence number of their last change, oldest change first (a feed that can resume). */
-  async listDeposits(opts: { account?: string; sinceSeq?: number; limit?: number } = {}): Promise<{ deposits: DepositView[]; lastSeq: number }> {
-    const limit = Math.min(Math.max(1, opts.limit ?? 100), 1_000);
-    const out: DepositView[] = [];
-    let from = DEPOSITS.bySeq(Math.max(0, (opts.sinceSeq ?? -1) + 1));
-    let lastSeq = opts.sinceSeq ?? -1;
-    for (;;) {
-      const page = await this.store.range(from, DEPOSITS.bySeqTo, 500);
-      const records = await this.store.getMany(page.map(([, key]) => key));
-      for (let i = 0; i < page.length; i++) {
-        const v = records[i];
-        if (v === undefined) continue;
-        const d = JSON.parse(v) as DepositRecord;
-        lastSeq = d.seq;
-        if (opts.account === undefined || d.account === opts.account) out.push(this.view(d));
-        if (out.length >= limit) return { deposits: out, lastSeq };
-      }
-      if (page.length < 500) return { deposits: out, lastSeq };
-      from = `${(page[page.length - 1] as [string, string])[0]}\u0000`;
+  listDeposits(opts: { account?: string; sinceSeq?: number; limit?: number } = {}): Promise<{ deposits: DepositView[]; lastSeq: number }> {
+    return listDeposits(this.store, (d) => this.view(d), opts);
+  }
+
+  /** Reserves confirmed coins for one withdrawal or sweep (`by`): all or nothing, durable before it returns. */
+  async reserve(outpoints: ReadonlyArray<{ txid: string; vout: number }>, by: string): Promise<UtxoRecord[]> {
+    const previous = outpoints.map((o) => this.utxos.get(o.txid, o.vout));
+    const { ops, records } = this.utxos.reserve(outpoints, by);
+    // Held in memory at once, so a concurrent request cannot pick the same coin while this one commits.
+    for (const r of records) this.utxos.put(r);
+    try {
+      await this.store.commit(ops);
+    } catch (err) {
+      for (const r of previous) if (r !== undefined) this.utxos.put(r);
+      throw err;
     }
+    return records;
+  }
+
+  /** Releases every coin `by` holds. */
+  async release(by: string): Promise<number> {
+    const { ops, records } = this.utxos.release(by);
+    if (ops.length === 0) return 0;
+    await this.store.commit(ops);
+    for (const r of records) this.utxos.put(r);
+    return records.length;
   }
 
   // --- blocks ------------------------------------------------------------------------------------
@@ -198,7 +170,7 @@ export class Ledger implements ChainSink {
 
     const ops: BatchOp[] = [];
     const pendingEvents: PendingEvent[] = [];
-    const coins: UtxoRecord[] = [];
+    const coins = new Map<string, UtxoRecord>();
     const touched = new Map<string, DepositRecord>();
     const now = new Date(this.clock()).toISOString();
 
@@ -208,7 +180,7 @@ export class Ledger implements ChainSink {
       const coin = this.utxos.get(o.txid, o.vout);
       if (coin === undefined || coin.height === null) {
         if (!(opts.rescan && coin === undefined && (await this.store.get(UTXOS.record(o.txid, o.vout))) !== undefined)) {
-          coins.push(coin === undefined ? newCoin(o, w, height) : { ...coin, height });
+          coins.set(key, coin === undefined ? newCoin(o, w, height) : { ...coin, height });
           undo.created.push(key);
         }
       }
@@ -225,10 +197,11 @@ export class Ledger implements ChainSink {
       if (used !== undefined) ops.push(used);
     }
     for (const s of block.spends) {
-      const coin = this.utxos.get(s.prevTxid, s.prevVout);
+      const key = outpointKey(s.prevTxid, s.prevVout);
+      const coin = coins.get(key) ?? this.utxos.get(s.prevTxid, s.prevVout); // created earlier in this block, or before
       if (coin === undefined || (coin.spentBy !== null && coin.spentBy.height !== null)) continue;
-      coins.push({ ...coin, spentBy: { txid: s.txid, height } });
-      undo.spent.push(outpointKey(s.prevTxid, s.prevVout));
+      coins.set(key, { ...coin, spentBy: { txid: s.txid, height } });
+      undo.spent.push(key);
     }
     // Confirmations: every seen deposit in a block deep enough now (including this block's own).
     const tipHeight = opts.rescan ? Math.max(opts.nodeTip, tip?.height ?? height) : height;
@@ -244,10 +217,10 @@ export class Ledger implements ChainSink {
     if (!opts.rescan) {
       ops.push({ type: 'put', key: CHAIN.hash(height), value: block.hash }, { type: 'put', key: CHAIN.tip, value: JSON.stringify({ height, hash: block.hash }) });
     } else if (knownHash === undefined) ops.push({ type: 'put', key: CHAIN.hash(height), value: block.hash });
-    for (const c of coins) ops.push(putOp(c));
+    for (const c of coins.values()) ops.push(putOp(c));
     const final = this.stampEvents(touched, pendingEvents, tipHeight, ops);
     await this.commit(ops, final.events);
-    for (const c of coins) this.utxos.put(c);
+    for (const c of coins.values()) this.settleCoin(c);
     this.settleDeposits(final.records);
     for (const o of block.outputs) {
       const w = decodeTag(o.tag);
@@ -324,8 +297,9 @@ export class Ledger implements ChainSink {
       pendingEvents.push({ type: 'deposit.seen', data: {}, depositKey: dkey });
     }
     for (const s of added.flatMap((t) => t.spends)) {
-      const coin = this.utxos.get(s.prevTxid, s.prevVout);
-      if (coin !== undefined && coin.spentBy === null) coins.set(outpointKey(coin.txid, coin.vout), { ...coin, spentBy: { txid: s.txid, height: null } });
+      const key = outpointKey(s.prevTxid, s.prevVout);
+      const coin = coins.get(key) ?? this.utxos.get(s.prevTxid, s.prevVout);
+      if (coin !== undefined && coin.spentBy === null) coins.set(key, { ...coin, spentBy: { txid: s.txid, height: null } });
     }
     // Unconfirmed payments and spends whose transaction left the mempool without being mined.
     for (const u of this.utxos.values()) {
@@ -342,7 +316,7 @@ export class Ledger implements ChainSink {
     for (const g of gone) ops.push({ type: 'del', key: UTXOS.record(g.txid, g.vout) });
     const final = this.stampEvents(touched, pendingEvents, this.tipRef?.height ?? 0, ops);
     await this.commit(ops, final.events);
-    for (const c of coins.values()) this.utxos.put(c);
+    for (const c of coins.values()) this.settleCoin(c);
     for (const g of gone) this.utxos.remove(g.txid, g.vout);
     this.settleDeposits(final.records);
   }
@@ -397,51 +371,19 @@ export class Ledger implements ChainSink {
     return out;
   }
 
-  /**
-   * Gives each event its sequence number and each changed deposit the seq of its last event, and adds
-   * the rows: the deposit, its seq index entry (replacing the old one), the events.
-   */
   private stampEvents(touched: Map<string, DepositRecord>, pending: readonly PendingEvent[], tipHeight: number, ops: BatchOp[]): { events: CustodyEvent[]; records: Map<string, DepositRecord> } {
-    const events: CustodyEvent[] = [];
-    const lastSeq = new Map<string, number>();
-    for (const p of pending) {
-      const key = p.depositKey as string;
-      const d = touched.get(key) as DepositRecord;
-      const state = p.type === 'deposit.seen' ? 'seen' : p.type === 'deposit.confirmed' ? 'confirmed' : 'reorged';
-      const height = p.type === 'deposit.reorged' ? null : d.height;
-      const { event, ops: eventOps } = this.events.append(p.type, {
-        txid: d.txid,
-        vout: d.vout,
-        address: d.address,
-        account: d.account,
-        index: d.index,
-        amountSats: Number(d.amountSats),
-        state,
-        height,
-        confirmations: height === null ? 0 : Math.max(0, tipHeight - height + 1),
-        ...p.data,
-      });
-      events.push(event);
-      ops.push(...eventOps);
-      lastSeq.set(key, event.seq);
-    }
-    const records = new Map<string, DepositRecord>();
-    for (const [key, d] of touched) {
-      const seq = lastSeq.get(key) ?? d.seq;
-      const record = { ...d, seq };
-      records.set(key, record);
-      ops.push({ type: 'put', key, value: JSON.stringify(record) });
-      if (seq !== d.seq) {
-        if (d.seq >= 0) ops.push({ type: 'del', key: DEPOSITS.bySeq(d.seq) });
-        ops.push({ type: 'put', key: DEPOSITS.bySeq(seq), value: key });
-      }
-    }
-    return { events, records };
+    return stampDepositEvents(this.events, touched, pending, tipHeight, ops);
   }
 
   private async commit(ops: BatchOp[], events: readonly CustodyEvent[]): Promise<void> {
     await this.store.commit(ops);
     this.events.announce(events);
+  }
+
+  /** A reservation made while this batch was being written wins (its own batch was written after ours). */
+  private settleCoin(c: UtxoRecord): void {
+    const now = this.utxos.get(c.txid, c.vout);
+    this.utxos.put(now !== undefined && now.reservedBy !== c.reservedBy ? { ...c, reservedBy: now.reservedBy } : c);
   }
 
   private settleDeposits(records: ReadonlyMap<string, DepositRecord>): void {

@@ -74,7 +74,8 @@ export class UtxoSet implements OutpointWatch {
   }
 
   has(bytes: Uint8Array, at: number, vout: number): boolean {
-    const prefix = (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+    // 30 bits, so the key is a small integer to V8 (no heap number per input of every block).
+    const prefix = (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) & 0x3fffffff;
     if (!this.prefixes.has(prefix)) return false;
     const txid = Buffer.from(bytes.subarray(at, at + 32)).reverse().toString('hex');
     return this.live.has(outpointKey(txid, vout));
@@ -163,5 +164,5 @@ export function putOp(r: UtxoRecord): BatchOp {
 function prefixOf(txid: string): number {
   // Internal byte order is the display hex reversed: its first 4 bytes are the display's last 8 digits, reversed.
   const b = Buffer.from(txid.slice(56, 64), 'hex').reverse();
-  return b.readUInt32LE(0);
+  return b.readUInt32LE(0) & 0x3fffffff;
 }

@@ -111,7 +111,7 @@ export class Funder {
   private constructor(
     private readonly node: RegtestNode,
     private readonly privateKey: Uint8Array,
-    private readonly publicKey: Uint8Array,
+    publicKey: Uint8Array,
   ) {
     const p = payments.p2wpkh({ pubkey: publicKey, network: REGTEST });
     this.script = p.output as Uint8Array;
@@ -148,16 +148,9 @@ export class Funder {
     const i = this.coins.findIndex((c) => c.value >= total);
     if (i < 0) throw new Error(`the funder has no coin of ${total} sats or more`);
     const coin = this.coins.splice(i, 1)[0] as Coin;
-    const tx = new Transaction();
-    tx.version = 2;
-    tx.addInput(Buffer.from(coin.txid, 'hex').reverse(), coin.vout, 0xfffffffd);
-    for (const o of outputs) tx.addOutput(address.toOutputScript(o.address, REGTEST), o.sats);
     const change = coin.value - total;
-    if (change > 1_000n) tx.addOutput(this.script, change);
-    const scriptCode = payments.p2pkh({ pubkey: this.publicKey }).output as Uint8Array;
-    const hash = tx.hashForWitnessV0(0, scriptCode, coin.value, Transaction.SIGHASH_ALL);
-    const signature = script.signature.encode(ECC.sign(hash, this.privateKey), Transaction.SIGHASH_ALL);
-    tx.setWitness(0, [signature, this.publicKey]);
+    const outs = [...outputs.map((o) => ({ script: address.toOutputScript(o.address, REGTEST), sats: o.sats })), ...(change > 1_000n ? [{ script: this.script, sats: change }] : [])];
+    const tx = signP2wpkhSpend([{ ...coin, privateKey: this.privateKey }], outs);
     if (change > 1_000n) this.coins.push({ txid: tx.getId(), vout: outputs.length, value: change });
     return tx;
   }
@@ -165,14 +158,35 @@ export class Funder {
   /** Pays and checks the node's mempool took it (bcoin answers a txid even when it refuses one). */
   async pay(outputs: ReadonlyArray<{ address: string; sats: bigint }>, fee?: bigint): Promise<Transaction> {
     const tx = this.build(outputs, fee);
-    await this.node.client.sendRawTransaction(tx.toBuffer());
-    const txid = tx.getId();
-    for (let i = 0; i < 100; i++) {
-      if ((await this.node.client.getRawMempool()).includes(txid)) return tx;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error(`the node did not accept ${txid} into its mempool`);
+    await broadcast(this.node, tx);
+    return tx;
   }
+}
+
+/** Sends a transaction and waits until the node's mempool holds it (bcoin returns a txid even when it refuses). */
+export async function broadcast(node: RegtestNode, tx: Transaction): Promise<void> {
+  await node.client.sendRawTransaction(tx.toBuffer());
+  const txid = tx.getId();
+  for (let i = 0; i < 100; i++) {
+    if ((await node.client.getRawMempool()).includes(txid)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`the node did not accept ${txid} into its mempool`);
+}
+
+/** A transaction spending P2WPKH coins whose private keys the test holds (the funder's, the BIP84 test key's). */
+export function signP2wpkhSpend(inputs: ReadonlyArray<Coin & { privateKey: Uint8Array }>, outputs: ReadonlyArray<{ script: Uint8Array; sats: bigint }>): Transaction {
+  const tx = new Transaction();
+  tx.version = 2;
+  for (const c of inputs) tx.addInput(Buffer.from(c.txid, 'hex').reverse(), c.vout, 0xfffffffd);
+  for (const o of outputs) tx.addOutput(o.script, o.sats);
+  inputs.forEach((c, i) => {
+    const publicKey = ECC.pointFromScalar(c.privateKey, true) as Uint8Array;
+    const scriptCode = payments.p2pkh({ pubkey: publicKey }).output as Uint8Array;
+    const hash = tx.hashForWitnessV0(i, scriptCode, c.value, Transaction.SIGHASH_ALL);
+    tx.setWitness(i, [script.signature.encode(ECC.sign(hash, c.privateKey), Transaction.SIGHASH_ALL), publicKey]);
+  });
+  return tx;
 }
 
 /**

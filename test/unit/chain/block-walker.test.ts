@@ -6,7 +6,7 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { Block, Transaction } from 'bitcoinjs-lib';
-import { walkBlock, type OutpointWatch, type ScriptWatch } from '../../../src/chain/block-walker.js';
+import { txidOf, walkBlock, walkTransaction, type OutpointWatch, type ScriptWatch } from '../../../src/chain/block-walker.js';
 import { seededPrng } from '../../support/prng.js';
 
 const prng = seededPrng();
@@ -98,4 +98,47 @@ t.test('a truncated block, trailing bytes or an empty block are BLOCK_INVALID, n
   t.ok(refused > 300, `${refused} truncations refused`);
   t.throws(() => walkBlock(Buffer.concat([raw, Buffer.from([0])]), scripts), { code: 'BLOCK_INVALID', message: /1 bytes after the last transaction/ });
   t.throws(() => walkBlock(Buffer.concat([raw.subarray(0, 80), Buffer.from([0])]), scripts), { code: 'BLOCK_INVALID', message: /without transactions/ });
+});
+
+t.test('a transaction spending an output matched earlier in the same block is reported as a spend', async (t) => {
+  const ours = prng.bytes(22);
+  const scripts: ScriptWatch = { lookup: (b, s, e) => (Buffer.from(b.subarray(s, e)).equals(ours) ? 1 : undefined) };
+  const nothingTracked: OutpointWatch = { has: () => false };
+  const parent = new Transaction();
+  parent.addInput(randomBytes(32), 0);
+  parent.addOutput(Buffer.from(prng.bytes(22)), 1n);
+  parent.addOutput(Buffer.from(ours), 5_000n);
+  const child = new Transaction();
+  child.addInput(Buffer.from(parent.getHash()), 1);
+  child.addInput(Buffer.from(parent.getHash()), 0); // spends an output that is not ours: not reported
+  child.addOutput(Buffer.from(prng.bytes(22)), 4_000n);
+  const block = new Block();
+  block.version = 0x20000000;
+  block.prevHash = randomBytes(32);
+  block.merkleRoot = randomBytes(32);
+  block.timestamp = 1_700_000_000;
+  block.bits = 0x207fffff;
+  block.transactions = [parent, child];
+  const walked = walkBlock(block.toBuffer(), scripts, nothingTracked);
+  t.same(walked.outputs.map((o) => [o.txid, o.vout]), [[parent.getId(), 1]]);
+  t.same(walked.spends, [{ txid: child.getId(), vin: 0, prevTxid: parent.getId(), prevVout: 1 }]);
+  t.same(walkBlock(block.toBuffer(), scripts).spends, [], 'without an outpoint watch, spends are not tracked at all');
+});
+
+t.test('walkTransaction reads one mempool transaction the same way; txidOf strips the witness; bad bytes are TX_INVALID', async (t) => {
+  const ours = prng.bytes(34);
+  const scripts: ScriptWatch = { lookup: (b, s, e) => (Buffer.from(b.subarray(s, e)).equals(ours) ? 7 : undefined) };
+  const tx = new Transaction();
+  tx.version = 2;
+  tx.addInput(randomBytes(32), 3);
+  tx.setWitness(0, [prng.bytes(72), prng.bytes(33)]);
+  tx.addOutput(Buffer.from(ours), 12_345n);
+  const raw = tx.toBuffer();
+  const w = walkTransaction(raw, scripts);
+  t.equal(w.txid, tx.getId());
+  t.same(w.outputs.map((o) => [o.vout, o.value, o.tag]), [[0, 12_345n, 7]]);
+  t.equal(txidOf(raw), tx.getId(), 'the txid, not the wtxid');
+  t.equal(walkTransaction(raw, { lookup: () => undefined }).txid, tx.getId(), 'a transaction that does not touch us still has its txid');
+  t.throws(() => walkTransaction(raw.subarray(0, raw.length - 2), scripts), { code: 'TX_INVALID', message: /^transaction: truncated locktime at byte \d+$/ });
+  t.throws(() => walkTransaction(Buffer.concat([raw, Buffer.from([0])]), scripts), { code: 'TX_INVALID', message: /1 bytes after the last transaction/ });
 });
