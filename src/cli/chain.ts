@@ -64,9 +64,8 @@ export function registerChainCommands(program: Command, io: CliIo): void {
     });
 
   adminOptions(configure(chain.command('status'), io))
-    .description('The follower\'s state, height, node height, last error, rescan progress, and balances')
-    .option('--json', 'machine-readable output')
-    .action(async (o: ChainOpts & { json?: boolean }) => {
+    .description('The follower\'s state, height, node height, last error, rescan progress, and balances (JSON)')
+    .action(async (o: ChainOpts) => {
       const s = await withAdmin(o, (c) => c.call('chain.status'));
       io.out(JSON.stringify(s, null, 2));
     });
