@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { CustodyClient } from '../../src/client/app-client.js';
 import type { CustodyEvent } from '../../src/service/events.js';
 import { appClient, custody, freePort, makeDaemonFixture, startTestDaemon, type DaemonFixture, type RunningTestDaemon } from '../support/daemon.js';
-import { Funder, mine, startRegtestNode, submitBranch, type RegtestNode } from '../support/regtest.js';
+import { Funder, invalidateAndMine, mine, startRegtestNode, submitBranch, type RegtestNode } from '../support/regtest.js';
 import { allEvents, chainConfig, deposit, waitForEvents, waitForTip } from '../support/chain.js';
 
 let node: RegtestNode;
@@ -100,6 +100,15 @@ t.test('a reorganisation that drops the block raises reorged and removes the coi
   t.equal(status.balances?.cold.confirmedSats, 1_234_567, 'the coin is back');
   const [record] = (await app.listDeposits({ account: 'alice' })).deposits;
   t.match(record, { state: 'confirmed', height: d.height, blockHash: d.blockHash, confirmations: 3 });
+
+  // invalidateblock above the payment's block, then a longer branch: the blocks above are replaced, the
+  // payment's block stays, and so does its confirmed deposit (no event for it).
+  const before = (await app.eventsSince(-1, 1)).head;
+  const replaced = await invalidateAndMine(node, d.height + 1, 3, funder.address);
+  t.equal(await node.client.getBlockHash(d.height + 1), replaced[0], 'the node switched to the new branch');
+  await waitForTip(app, node);
+  t.same((await allEvents(app, before)).filter((e) => e.data['txid'] === d.txid), [], 'the deposit below the fork point is untouched');
+  t.match((await app.listDeposits({ account: 'alice' })).deposits[0], { state: 'confirmed', height: d.height, confirmations: 4 });
 });
 
 t.test('a daemon stopped mid-way resumes: no duplicate, no missed event', async (t) => {

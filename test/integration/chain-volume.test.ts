@@ -1,6 +1,7 @@
 /**
- * 1,000 deposits over 200 blocks against a real regtest node and a real custodyd: every one is accounted
- * for, to the satoshi, per account, with exactly one seen and one confirmed event each. Then a cold coin
+ * 1,000 deposits over 200 blocks against a real regtest node and a real custodyd (SIGKILLed and restarted
+ * on the way): every one is accounted for, to the satoshi, per account, with exactly one seen and one
+ * confirmed event each. Then a cold coin
  * is spent (the test descriptor is the published BIP84 test key, so the test can sign) and the spend is
  * reorganised away: the balance follows both ways.
  */
@@ -42,6 +43,15 @@ t.test('1,000 deposits over 200 blocks are all accounted for, to the satoshi', a
   t.comment(`seed ${prng.seed}`);
   const expected = new Map<string, { account: string; sats: number }>(); // txid:vout → what was paid
   for (let block = 0; block < 200; block++) {
+    if (block === 120) {
+      // Killed without warning mid-way (no chance to finish a batch), restarted 40 blocks later.
+      await app.close();
+      t.equal(await daemon.stop('SIGKILL'), 'SIGKILL');
+    }
+    if (block === 160) {
+      daemon = await startTestDaemon(fixture);
+      app = appClient(fixture, 'app', 20_000);
+    }
     // Five outputs per block; now and then two to the same address (two deposits, not one).
     const picks = Array.from({ length: 5 }, () => prng.pick(addresses));
     if (prng.chance(0.2)) picks[1] = picks[0]!;

@@ -228,3 +228,12 @@ export async function submitBranch(node: RegtestNode, parentHash: string, parent
   }
   return hashes;
 }
+
+/**
+ * The other way to reorganise (DESIGN §8): `invalidateblock` at `height` (bcoin deletes it and everything
+ * above, and empties its mempool), then mine `length` blocks on the block below. Returns the new hashes.
+ */
+export async function invalidateAndMine(node: RegtestNode, height: number, length: number, payTo: string): Promise<string[]> {
+  await node.client.call('invalidateblock', [await node.client.getBlockHash(height)]);
+  return mine(node, length, payTo);
+}
