@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CustodyClient } from '../../src/client/app-client.js';
 import type { CustodyEvent } from '../../src/service/events.js';
+import { readKeystore } from '../../src/keystore/keyfile.js';
+import { parseDescriptor } from '../../src/wallet/descriptor.js';
+import { Deriver } from '../../src/wallet/derive.js';
 import { appClient, custody, freePort, makeDaemonFixture, startTestDaemon, type DaemonFixture, type RunningTestDaemon } from '../support/daemon.js';
 import { Funder, invalidateAndMine, mine, startRegtestNode, submitBranch, type RegtestNode } from '../support/regtest.js';
 import { allEvents, chainConfig, deposit, waitForEvents, waitForTip } from '../support/chain.js';
@@ -140,6 +143,29 @@ t.test('a daemon stopped mid-way resumes: no duplicate, no missed event', async 
   const carol1 = (await app.listDeposits({ account: 'carol-1' })).deposits;
   t.same(carol1.map((d) => d.amountSats).sort(), [60_000, 61_000]);
   t.ok(carol1.every((d) => d.state === 'confirmed' && d.confirmations === 2));
+});
+
+t.test('hot coins (a refill to the hot wallet\'s first receive address) show in status as unconfirmed, then confirmed', async (t) => {
+  const { body } = readKeystore(join(fixture.dir, 'keystore.json'));
+  const hot = parseDescriptor(`wpkh([${body.hot.fingerprint}/${body.hot.path}]${body.hot.xpub}/<0;1>/*)`, { network: 'regtest' });
+  const refill = new Deriver(hot, 'regtest').address(0, 0);
+  const before = await app.status();
+  t.same(before.balances?.hot, { confirmedSats: 0, unconfirmedSats: 0, reservedSats: 0, coins: 0 });
+  const head = (await app.eventsSince(-1, 1)).head;
+  const tx = await funder.pay([{ address: refill, sats: 2_500_000n }]);
+  const until = Date.now() + 20_000;
+  let s = await app.status();
+  while (s.balances?.hot.unconfirmedSats !== 2_500_000 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 50));
+    s = await app.status();
+  }
+  t.match(s.balances?.hot, { confirmedSats: 0, unconfirmedSats: 2_500_000, coins: 1 });
+  await mine(node, 1, funder.address);
+  await waitForTip(app, node);
+  s = await app.status();
+  t.match(s.balances?.hot, { confirmedSats: 2_500_000, unconfirmedSats: 0, coins: 1 });
+  const events = await allEvents(app, head);
+  t.notOk(events.some((e) => e.data['txid'] === tx.getId()), 'a hot coin is not a deposit: no deposit event');
 });
 
 t.test('the node killed: status says disconnected, addresses are still issued; restarted: the daemon catches up', async (t) => {
