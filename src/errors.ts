@@ -60,6 +60,16 @@ export const ERROR_CODES = {
   CHAIN_DISABLED: 'the daemon runs without a node ([chain] is not configured)',
   RESCAN_RANGE: 'the rescan start height is outside the blocks the daemon follows',
   UTXO_UNAVAILABLE: 'the coin is unknown, spent, or reserved by another request',
+  // withdrawals
+  WITHDRAWALS_DISABLED: 'the daemon has no [withdrawals] section in its configuration',
+  ADDRESS_INVALID: 'the destination is not an address of the daemon\'s network that it pays',
+  AMOUNT_INVALID: 'the amount is below dust, above the maximum, or not an integer of satoshis',
+  WITHDRAWAL_NOT_FOUND: 'no withdrawal with that id',
+  WITHDRAWAL_STATE: 'the withdrawal is not in a state that allows this',
+  POLICY_MAX_AMOUNT: 'the amount is above the per-withdrawal maximum',
+  POLICY_VELOCITY: 'the amount would exceed a rolling withdrawal limit',
+  POLICY_DESTINATION: 'the destination is refused by the allowlist or denylist',
+  POLICY_SELF_APPROVAL: 'a withdrawal cannot be approved by the client that requested it',
   INTERNAL: 'internal error',
 } as const;
 

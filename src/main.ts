@@ -20,6 +20,9 @@ import { BitcoindClient, type BitcoindAuth } from './chain/bitcoind.js';
 import { BlockNotifier } from './chain/block-notify.js';
 import { depositConfirmations } from './config/schema.js';
 import { readFileSync, statSync } from 'node:fs';
+import { Withdrawals } from './service/withdrawals.js';
+import { Payouts, type PayoutOptions } from './service/payouts.js';
+import type { WithdrawalPolicy } from './policy/rules.js';
 import { readKeyPairFile } from './rpc/curve-keys.js';
 import { deriveClientKey, RateLimiter, RequestVerifier, startZapHandler, Throttle, type ZapHandler } from './rpc/auth.js';
 import { AppServer, APP_ZAP_DOMAIN } from './rpc/app-server.js';
@@ -53,7 +56,12 @@ interface ClientEntry {
   readonly limiter: RateLimiter;
 }
 
-export async function startDaemon(config: Config, log: Log): Promise<RunningDaemon> {
+export interface DaemonOptions {
+  /** Test-only fault injection (custodyd reads CUSTODY_FAULT_INJECT): called at each payout step. */
+  readonly fault?: PayoutOptions['fault'];
+}
+
+export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOptions = {}): Promise<RunningDaemon> {
   await selfTest();
   const descriptor = parseDescriptor(config.cold.descriptor, { network: config.network, requireChecksum: true });
   for (const w of descriptor.warnings) log(`warning: cold.descriptor: ${w}`);
@@ -112,7 +120,29 @@ export async function startDaemon(config: Config, log: Log): Promise<RunningDaem
         opened.unshift(() => notifier.close());
       }
     }
-    const services = new DaemonServices(VERSION, config.network, store, journal, audit, events, keystore, operator, deposits, chain);
+    let payments: { withdrawals: Withdrawals; payouts: Payouts } | null = null;
+    if (chain !== null && (config.withdrawals !== undefined || config.hot !== undefined)) {
+      const w = config.withdrawals;
+      const withdrawals = await Withdrawals.open(store, events, {
+        network: config.network,
+        policy: withdrawalPolicy(config),
+        whenLocked: w?.whenLocked ?? 'refuse',
+        isLocked: () => keystore.status().state !== 'unlocked',
+      });
+      const payouts = await Payouts.open(store, events, withdrawals, chain.ledger, chain.watch, keystore, operator, chain.backend, chain.derivers, {
+        batchWindowMs: w?.batch.windowMs ?? 2_000,
+        maxOutputs: w?.batch.maxOutputs ?? 100,
+        fee: w?.fee ?? { targetBlocks: 6, minSatPerVb: 1, maxSatPerVb: 500, fallbackSatPerVb: 10, maxFeeSats: 1_000_000n },
+        bumpAfterBlocks: w?.bumpAfterBlocks ?? 3,
+        hot: config.hot ?? null,
+        lookahead: config.chain?.lookahead ?? 100,
+        log,
+        ...(daemonOpts.fault === undefined ? {} : { fault: daemonOpts.fault }),
+      });
+      opened.unshift(() => payouts.stop());
+      payments = { withdrawals, payouts };
+    }
+    const services = new DaemonServices(VERSION, config.network, store, journal, audit, events, keystore, operator, deposits, chain, payments);
 
     let app: AppServer | undefined;
     let publisher: EventPublisher | undefined;
@@ -184,6 +214,7 @@ export async function startDaemon(config: Config, log: Log): Promise<RunningDaem
     }
 
     chain?.start();
+    payments?.payouts.start();
     await audit.appendNow('system', 'daemon.start', { version: VERSION, network: config.network, clients: clients.size, keystore: keystore.body.id });
     const endpoints: DaemonEndpoints = { app: appEndpoint, events: eventsEndpoint, admin: config.admin?.endpoint ?? null };
 
@@ -241,6 +272,19 @@ function nodeAuth(c: NonNullable<Config['chain']>, log: Log): BitcoindAuth {
   }
   if (password === '') throw new CustodyError('CONFIG_INVALID', `chain.passwordFile: ${file} is empty`, { field: 'chain.passwordFile' });
   return { user: c.user as string, password };
+}
+
+/** The policy of [withdrawals]; without the section nothing may be withdrawn (only the hot cap runs). */
+function withdrawalPolicy(config: Config): WithdrawalPolicy {
+  const w = config.withdrawals;
+  if (w === undefined) return { maxAmountSats: 0n, windows: [], approval: null, allow: [], deny: [] };
+  return {
+    maxAmountSats: w.maxAmountSats,
+    windows: w.windows.map((x) => ({ name: x.name, seconds: x.seconds, ...(x.perClientSats === undefined ? {} : { perClientSats: x.perClientSats }), ...(x.globalSats === undefined ? {} : { globalSats: x.globalSats }) })),
+    approval: w.approval ?? null,
+    allow: w.allow ?? null,
+    deny: w.deny,
+  };
 }
 
 function clientTable(config: Config): Map<string, ClientEntry> {

@@ -7,6 +7,7 @@ import { registerAddressCommands } from './addresses.js';
 import { registerKeyCommands } from './keys.js';
 import { registerAuditCommands } from './audit.js';
 import { registerChainCommands } from './chain.js';
+import { registerWithdrawalCommands } from './withdrawals.js';
 
 export const VERSION = '0.1.0';
 
@@ -20,6 +21,7 @@ export function buildCustodyProgram(io: CliIo): Command {
   registerKeyCommands(program, io);
   registerAuditCommands(program, io);
   registerChainCommands(program, io);
+  registerWithdrawalCommands(program, io);
   return program;
 }
 

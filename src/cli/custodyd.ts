@@ -35,7 +35,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     file = configPath(program.opts<{ config?: string }>().config);
     const config = loadConfig(file);
     const log = (line: string): void => io.err(`custodyd: ${line}`);
-    daemon = await startDaemon(config, log);
+    daemon = await startDaemon(config, log, faultInjection(process.env['CUSTODY_FAULT_INJECT'], log));
     const e = daemon.endpoints;
     log(`started ${VERSION} on ${config.network}, wallet LOCKED (${daemon.services.keystore.body.threshold} of ${daemon.services.keystore.body.custodians.length} custodians unlock)`);
     log(`app rpc: ${e.app ?? 'off'}; events: ${e.events ?? 'off'}; admin: ${e.admin ?? 'off'}`);
@@ -57,4 +57,21 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     };
     if (requested !== undefined) onSignal(requested);
   });
+}
+
+/**
+ * CUSTODY_FAULT_INJECT=STEP[:N] (tests only): SIGKILL this process the Nth time (default 1st) the payout
+ * path reaches STEP (after-approval, after-sign, after-persist, after-broadcast). A crash at an exact point
+ * cannot be caused from outside reliably; this is the named stand-in for it.
+ */
+function faultInjection(spec: string | undefined, log: (line: string) => void): { fault?: (step: string) => void } {
+  if (spec === undefined || spec === '') return {};
+  const [step, nth] = spec.split(':');
+  let left = Number(nth ?? '1');
+  log(`warning: CUSTODY_FAULT_INJECT=${spec}: this process will kill itself at ${step} (tests only)`);
+  return {
+    fault: (at) => {
+      if (at === step && --left === 0) process.kill(process.pid, 'SIGKILL');
+    },
+  };
 }

@@ -123,6 +123,36 @@ export const configSchema = z
         maxBackoffSeconds: whole(1, 86_400, 'seconds').default(300),
       })
       .prefault({}),
+    withdrawals: z
+      .strictObject({
+        whenLocked: z.enum(['queue', 'refuse'], { message: 'expected "queue" or "refuse"' }).default('queue'),
+        maxAmountSats: sats(),
+        allow: z.array(z.string().min(1)).optional(),
+        deny: z.array(z.string().min(1)).default([]),
+        approval: z.strictObject({ aboveSats: sats({ allowZero: true }), approvals: whole(1, 10, 'approvals').default(1) }).optional(),
+        windows: z
+          .array(
+            z.strictObject({
+              name: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'expected a short name such as "24h"'),
+              seconds: whole(60, 31 * 86_400, 'seconds'),
+              perClientSats: sats().optional(),
+              globalSats: sats().optional(),
+            }),
+          )
+          .default([]),
+        batch: z.strictObject({ windowMs: whole(0, 600_000, 'milliseconds').default(2_000), maxOutputs: whole(1, 1_000, 'outputs').default(100) }).prefault({}),
+        fee: z
+          .strictObject({
+            targetBlocks: whole(1, 1_008, 'blocks').default(6),
+            minSatPerVb: whole(1, 10_000, 'sat/vB').default(1),
+            maxSatPerVb: whole(1, 10_000, 'sat/vB').default(500),
+            fallbackSatPerVb: whole(1, 10_000, 'sat/vB').default(10),
+            maxFeeSats: sats().default(1_000_000n),
+          })
+          .prefault({}),
+        bumpAfterBlocks: whole(1, 1_000, 'blocks').default(3),
+      })
+      .optional(),
     hot: z
       .strictObject({
         minSats: sats({ allowZero: true }),
@@ -139,6 +169,19 @@ export const configSchema = z
         }
       })
       .optional(),
+  })
+  .superRefine((c, ctx) => {
+    // Both need coins, and coins come from following the chain.
+    if (c.withdrawals !== undefined && c.chain === undefined) ctx.addIssue({ code: 'custom', path: ['withdrawals'], message: 'needs a [chain] section (withdrawals are paid from coins the follower tracks)' });
+    if (c.hot !== undefined && c.chain === undefined) ctx.addIssue({ code: 'custom', path: ['hot'], message: 'needs a [chain] section (the cap is enforced on the balance the follower tracks)' });
+    const w = c.withdrawals;
+    if (w !== undefined && w.fee.minSatPerVb > w.fee.maxSatPerVb) ctx.addIssue({ code: 'custom', path: ['withdrawals', 'fee', 'minSatPerVb'], message: `expected minSatPerVb <= maxSatPerVb, got ${w.fee.minSatPerVb} > ${w.fee.maxSatPerVb}` });
+    const names = new Set<string>();
+    w?.windows.forEach((win, i) => {
+      if (names.has(win.name)) ctx.addIssue({ code: 'custom', path: ['withdrawals', 'windows', i, 'name'], message: `duplicate window name "${win.name}"` });
+      names.add(win.name);
+      if (win.perClientSats === undefined && win.globalSats === undefined) ctx.addIssue({ code: 'custom', path: ['withdrawals', 'windows', i], message: 'expected perClientSats or globalSats (or both)' });
+    });
   });
 
 export type Config = z.output<typeof configSchema>;

@@ -54,7 +54,7 @@ export async function dispatch(frame: Buffer, secrets: readonly Buffer[], opts: 
       }
       if (opts.allow && !opts.allow(client.name)) throw new CustodyError('RATE_LIMITED', `client "${client.name}": over its request rate; retry later`);
       const spec = lookup(req.method, false);
-      ctx = { actor: caller, scope: client.name, secrets };
+      ctx = { actor: caller, scope: client.name, secrets, roles: client.roles };
       const params = parseParams(req.method, spec, req.params);
       const result = await spec.handler(opts.services, params, ctx);
       opts.onDone?.({ method, code: 'OK', ms: performance.now() - started, caller });

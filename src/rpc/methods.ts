@@ -17,6 +17,8 @@ export interface CallContext {
   readonly scope: string;
   /** Extra frames after the JSON (admin unlock.submit carries the passphrase there, never in JSON). */
   readonly secrets: readonly Buffer[];
+  /** The app client's roles (undefined on the admin socket). */
+  readonly roles?: readonly Role[];
 }
 
 /**
@@ -45,6 +47,7 @@ export interface MethodSpec<P extends z.ZodType = z.ZodType> {
 }
 
 const none = z.strictObject({}).optional();
+const withdrawalIdParam = z.string().regex(/^wd-[0-9a-f]{12}$/, 'expected a withdrawal id (wd- and 12 hex digits)');
 const requestId = z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'expected 1 to 64 characters of A-Z a-z 0-9 . _ : -');
 
 function spec<P extends z.ZodType>(s: MethodSpec<P>): MethodSpec {
@@ -99,6 +102,71 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
       return range;
     },
   }),
+  'withdrawal.create': spec({
+    params: z.strictObject({
+      requestId,
+      address: z.string().min(1).max(128),
+      amountSats: z.number().int('expected an integer of satoshis').min(1, 'expected a positive integer of satoshis').max(2_100_000_000_000_000, 'expected at most 21,000,000 BTC in satoshis'),
+      account: z.string().min(1).max(128).optional(),
+      memo: z.string().max(256).optional(),
+    }),
+    app: true,
+    admin: false,
+    handler: async (svc, p, ctx) =>
+      paymentsOf(svc).withdrawals.create(
+        { requestId: p.requestId, address: p.address, amountSats: BigInt(p.amountSats), ...(p.account === undefined ? {} : { account: p.account }), ...(p.memo === undefined ? {} : { memo: p.memo }) },
+        ctx.scope,
+      ),
+  }),
+  'withdrawal.get': spec({
+    params: z.strictObject({ id: withdrawalIdParam }),
+    app: true,
+    admin: true,
+    handler: async (svc, p, ctx) => {
+      const w = await paymentsOf(svc).withdrawals.get(p.id);
+      if (!seesAll(ctx) && w.client !== ctx.scope) throw new CustodyError('WITHDRAWAL_NOT_FOUND', `id: no withdrawal ${p.id}`, { field: 'id' });
+      return w;
+    },
+  }),
+  'withdrawal.list': spec({
+    params: z
+      .strictObject({
+        state: z.enum(['pending_approval', 'approved', 'signed', 'broadcast', 'confirmed', 'failed', 'cancelled', 'rejected']).optional(),
+        account: z.string().min(1).max(128).optional(),
+        afterId: withdrawalIdParam.optional(),
+        limit: z.number().int().min(1).max(1000).optional(),
+      })
+      .optional(),
+    app: true,
+    admin: true,
+    handler: async (svc, p, ctx) => ({
+      withdrawals: await paymentsOf(svc).withdrawals.list({
+        ...(seesAll(ctx) ? {} : { client: ctx.scope }),
+        ...(p?.state === undefined ? {} : { state: p.state }),
+        ...(p?.account === undefined ? {} : { account: p.account }),
+        ...(p?.afterId === undefined ? {} : { afterId: p.afterId }),
+        ...(p?.limit === undefined ? {} : { limit: p.limit }),
+      }),
+    }),
+  }),
+  'withdrawal.cancel': spec({
+    params: z.strictObject({ id: withdrawalIdParam }),
+    app: true,
+    admin: true,
+    handler: (svc, p, ctx) => paymentsOf(svc).withdrawals.cancel(p.id, ctx.actor, ctx.scope === 'admin' ? undefined : ctx.scope),
+  }),
+  'withdrawal.approve': spec({
+    params: z.strictObject({ id: withdrawalIdParam }),
+    app: true,
+    admin: true,
+    handler: (svc, p, ctx) => paymentsOf(svc).withdrawals.approve(p.id, ctx.actor),
+  }),
+  'withdrawal.reject': spec({
+    params: z.strictObject({ id: withdrawalIdParam }),
+    app: true,
+    admin: true,
+    handler: (svc, p, ctx) => paymentsOf(svc).withdrawals.reject(p.id, ctx.actor),
+  }),
   'events.since': spec({
     params: z.strictObject({ seq: z.number().int().min(-1), limit: z.number().int().min(1).max(1000).optional() }),
     app: true,
@@ -144,6 +212,16 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
     v = (v as Record<PropertyKey, unknown>)[k];
   }
   return v;
+}
+
+function paymentsOf(svc: DaemonServices): NonNullable<DaemonServices['payments']> {
+  if (svc.payments === null) throw new CustodyError('WITHDRAWALS_DISABLED', 'this daemon has no [withdrawals] section in its configuration');
+  return svc.payments;
+}
+
+/** Operators and approvers see every client's withdrawals; a withdrawals client only its own. */
+function seesAll(ctx: CallContext): boolean {
+  return ctx.scope === 'admin' || (ctx.roles?.includes('approver') ?? false);
 }
 
 function chainOf(svc: DaemonServices): NonNullable<DaemonServices['chain']> {

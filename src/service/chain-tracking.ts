@@ -44,6 +44,8 @@ export class ChainTracking {
     readonly ledger: Ledger,
     readonly follower: ChainFollower,
     readonly watch: WatchSet,
+    readonly backend: ChainBackend,
+    readonly derivers: { readonly cold: Deriver; readonly hot: Deriver },
     private readonly opts: ChainTrackingOptions,
   ) {}
 
@@ -57,7 +59,8 @@ export class ChainTracking {
     opts: ChainTrackingOptions,
   ): Promise<ChainTracking> {
     const hotDescriptor = parseDescriptor(`wpkh([${hot.fingerprint}/${hot.path}]${hot.xpub}/<0;1>/*)`, { network: opts.network });
-    const watch = new WatchSet(new Deriver(cold, opts.network), new Deriver(hotDescriptor, opts.network));
+    const derivers = { cold: new Deriver(cold, opts.network), hot: new Deriver(hotDescriptor, opts.network) };
+    const watch = new WatchSet(derivers.cold, derivers.hot);
     // Every issued address, then the next `lookahead` (a restart re-derives the pool; these cover the
     // gap until it has), then whatever the pool derives from now on.
     for (let from = 0; ; ) {
@@ -77,7 +80,7 @@ export class ChainTracking {
       mempool: opts.mempool,
       ...(opts.log === undefined ? {} : { log: opts.log }),
     });
-    return new ChainTracking(ledger, follower, watch, opts);
+    return new ChainTracking(ledger, follower, watch, backend, derivers, opts);
   }
 
   start(): void {

@@ -9,6 +9,8 @@ import type { EventLog } from './events.js';
 import type { Journal } from './journal.js';
 import type { Operator } from './operator.js';
 import type { ChainTracking } from './chain-tracking.js';
+import type { Withdrawals } from './withdrawals.js';
+import type { Payouts } from './payouts.js';
 import { statusDocument, type StatusDocument } from './status.js';
 
 export class DaemonServices {
@@ -27,6 +29,8 @@ export class DaemonServices {
     readonly deposits: DepositAddresses,
     /** Null when no [chain] is configured. */
     readonly chain: ChainTracking | null,
+    /** Null without [withdrawals] (then withdrawal.* answers WITHDRAWALS_DISABLED). */
+    readonly payments: { readonly withdrawals: Withdrawals; readonly payouts: Payouts } | null = null,
     private readonly startedAt: number = Date.now(),
   ) {}
 

@@ -50,6 +50,7 @@ export class Ledger implements ChainSink {
   /** Deposits in state `seen` (in a block or the mempool): the ones a new block may confirm or the mempool may drop. */
   private readonly pending = new Map<string, DepositRecord>();
   private readonly clock: Clock;
+  private readonly changeListeners = new Set<() => void>();
 
   private constructor(
     private readonly store: Store,
@@ -87,6 +88,16 @@ export class Ledger implements ChainSink {
       }
     }
     return ledger;
+  }
+
+  /** Called after every committed block, rollback or mempool change (the payouts service reconciles). */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  get network(): Network {
+    return this.opts.network;
   }
 
   get scripts(): WatchSet {
@@ -378,6 +389,8 @@ export class Ledger implements ChainSink {
   private async commit(ops: BatchOp[], events: readonly CustodyEvent[]): Promise<void> {
     await this.store.commit(ops);
     this.events.announce(events);
+    // After the caller has updated memory (listeners run on a later turn).
+    if (this.changeListeners.size > 0) setImmediate(() => this.changeListeners.forEach((l) => l()));
   }
 
   /** A reservation made while this batch was being written wins (its own batch was written after ours). */

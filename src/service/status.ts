@@ -6,6 +6,7 @@ import type { DepositAddresses } from './deposits.js';
 import type { EventLog } from './events.js';
 import type { FreezeState, Operator } from './operator.js';
 import type { ChainStatus, ChainTracking } from './chain-tracking.js';
+import type { Withdrawals } from './withdrawals.js';
 
 export interface StatusDocument {
   readonly version: string;
@@ -24,6 +25,16 @@ export interface StatusDocument {
     readonly hot: { readonly confirmedSats: number; readonly unconfirmedSats: number; readonly reservedSats: number; readonly coins: number };
     readonly cold: { readonly confirmedSats: number; readonly unconfirmedSats: number; readonly coins: number };
   } | null;
+  /**
+   * Null without [withdrawals]. worstCase24hSats: the most a fully compromised app tier could move in the
+   * next 24 h = min(hot balance, what the global rolling limits still allow).
+   */
+  readonly withdrawals: {
+    readonly waiting: number;
+    readonly worstCase24hSats: number;
+    readonly allowance24hSats: number | null;
+    readonly windows: ReadonlyArray<{ readonly name: string; readonly seconds: number; readonly usedSats: number; readonly limitSats: number | null; readonly remainingSats: number | null }>;
+  } | null;
   readonly events: { readonly head: number };
   readonly audit: { readonly head: { readonly seq: number; readonly hash: string } };
   readonly uptimeSeconds: number;
@@ -38,6 +49,7 @@ export interface StatusSources {
   readonly events: EventLog;
   readonly audit: AuditLog;
   readonly chain: ChainTracking | null;
+  readonly payments: { readonly withdrawals: Withdrawals } | null;
   readonly startedAt: number;
 }
 
@@ -64,6 +76,7 @@ export function statusDocument(s: StatusSources, now: number): StatusDocument {
     deposits: { highestIssued: gap.highestIssued, highestUsed: gap.highestUsed, recoveryGap: gap.gap, gapWarning: gap.warning, pooled: s.deposits.pooled },
     chain: s.chain === null ? { state: 'disabled' } : s.chain.status(),
     balances: s.chain === null ? null : balancesDocument(s.chain),
+    withdrawals: s.payments === null || s.chain === null ? null : withdrawalsDocument(s.payments.withdrawals, s.chain),
     events: { head: s.events.head },
     audit: { head: s.audit.head() },
     uptimeSeconds: Math.floor((now - s.startedAt) / 1000),
@@ -75,5 +88,17 @@ function balancesDocument(chain: ChainTracking): NonNullable<StatusDocument['bal
   return {
     hot: { confirmedSats: Number(b.hot.confirmedSats), unconfirmedSats: Number(b.hot.unconfirmedSats), reservedSats: Number(b.hot.reservedSats), coins: b.hot.coins },
     cold: { confirmedSats: Number(b.cold.confirmedSats), unconfirmedSats: Number(b.cold.unconfirmedSats), coins: b.cold.coins },
+  };
+}
+
+function withdrawalsDocument(w: Withdrawals, chain: ChainTracking): NonNullable<StatusDocument['withdrawals']> {
+  const b = chain.balances();
+  const v = w.velocity(b.hot.confirmedSats + b.hot.unconfirmedSats);
+  const n = (x: bigint | null): number | null => (x === null ? null : Number(x));
+  return {
+    waiting: w.waitingCount,
+    worstCase24hSats: Number(v.worstCase24hSats),
+    allowance24hSats: n(v.allowance24hSats),
+    windows: v.windows.map((u) => ({ name: u.name, seconds: u.seconds, usedSats: Number(u.globalUsedSats), limitSats: n(u.globalLimitSats), remainingSats: n(u.globalRemainingSats) })),
   };
 }

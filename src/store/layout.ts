@@ -25,8 +25,15 @@
  *   d!o!<txid>:<vout:8 hex>  JSON DepositRecord       service/ledger.ts     one deposit (an output paying a cold chain-0 address)
  *   d!q!<seq:12 hex>    deposit key                    service/ledger.ts     deposits by the event seq of their last change (deposit.list)
  *   x!<txid>:<vout:8 hex>   JSON UtxoRecord           service/ledger.ts     an output paying a hot or cold script, spent or not
+ *   w!next              decimal                        service/withdrawals.ts  number of the next withdrawal id
+ *   w!w!<id>            JSON WithdrawalRecord          service/withdrawals.ts  one withdrawal (ids sort in creation order)
+ *   w!r!<scope>!<id>    withdrawal id                  service/withdrawals.ts  requestId → withdrawal (idempotency)
+ *   w!t!<txid>          JSON PayoutRecord              service/payouts.ts      a signed transaction of ours (withdrawals, sweep, fee bump),
+ *                                                                             written BEFORE it is broadcast
+ *   w!change            decimal                        service/payouts.ts      next hot chain-1 (change) index
+ *   w!sweep             decimal                        service/payouts.ts      next cold chain-1 index for hot→cold sweeps
  *
- * Later modules add their rows here (withdrawals, sweeps).
+ * Later modules add their rows here (PSBT sweeps).
  */
 
 export const SCHEMA_VERSION = 1;
@@ -91,3 +98,19 @@ export const UTXOS = {
   to: 'x!~',
   record: (txid: string, vout: number): string => `x!${outpoint(txid, vout)}`,
 } as const;
+
+export const WITHDRAWALS = {
+  next: 'w!next',
+  from: 'w!w!',
+  to: 'w!w!~',
+  record: (id: string): string => `w!w!${id}`,
+  requestId: (scope: string, requestId: string): string => `w!r!${scope}!${requestId}`,
+  payoutsFrom: 'w!t!',
+  payoutsTo: 'w!t!~',
+  payout: (txid: string): string => `w!t!${txid}`,
+  changeIndex: 'w!change',
+  sweepIndex: 'w!sweep',
+} as const;
+
+/** Withdrawal ids: "wd-" and 12 hex digits, so the ids sort in creation order. */
+export const withdrawalId = (n: number): string => `wd-${n.toString(16).padStart(12, '0')}`;

@@ -4,6 +4,11 @@ import { join } from 'node:path';
 import type { CustodyClient } from '../../src/client/app-client.js';
 import type { CustodyEvent } from '../../src/service/events.js';
 import type { RegtestNode } from './regtest.js';
+import { custody, type DaemonFixture } from './daemon.js';
+import { passphraseFor } from './keystore.js';
+import { readKeystore } from '../../src/keystore/keyfile.js';
+import { parseDescriptor } from '../../src/wallet/descriptor.js';
+import { Deriver } from '../../src/wallet/derive.js';
 
 /** The [chain] section pointing a daemon at `node` (password in a 0600 file, never in the config). */
 export function chainConfig(dir: string, node: { url: string; user: string; password: string }, birthdayHeight: number, extra = ''): string {
@@ -50,3 +55,29 @@ export async function waitForTip(client: CustodyClient, node: RegtestNode, timeo
 
 export const deposit = (type: string, txid: string, vout?: number) => (e: CustodyEvent): boolean =>
   e.type === type && e.data['txid'] === txid && (vout === undefined || e.data['vout'] === vout);
+
+/** Unlocks a test daemon with two of its three custodians, through the real CLI. */
+export async function unlockDaemon(f: DaemonFixture): Promise<void> {
+  for (const name of ['ops1', 'ops2']) {
+    const r = await custody(f, ['unlock', '--custodian', name, '--passphrase-fd', '3'], `${passphraseFor(name).toString('utf8')}\n`);
+    if (r.code !== 0) throw new Error(`unlock ${name} failed: ${r.stderr}`);
+  }
+}
+
+/** The hot wallet's receive address `index` (chain 0), from the fixture's keystore. */
+export function hotAddress(f: DaemonFixture, index: number): string {
+  const { body } = readKeystore(join(f.dir, 'keystore.json'));
+  const hot = parseDescriptor(`wpkh([${body.hot.fingerprint}/${body.hot.path}]${body.hot.xpub}/<0;1>/*)`, { network: 'regtest' });
+  return new Deriver(hot, 'regtest').address(0, index);
+}
+
+/** Polls `probe` until it returns a value (not undefined), or fails after timeoutMs. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -7,6 +7,8 @@ import { depositConfirmations } from '../../../src/config/schema.js';
 
 const REGTEST_DESCRIPTOR = 'wpkh([73c5da0a/84h/1h/0h]tpubDC8msFGeGuwnKG9Upg7DM2b4DaRqg3CUZa5g8v2SRQ6K4NSkxUgd7HsL2XVWbVm39yBA4LAxysQAm397zwQSQoQgewGiYZqrA9DsP4zbQ1M/<0;1>/*)#lxek0ef2';
 const minimal = `network = "regtest"\ndataDir = "/tmp/d"\n[keystore]\nfile = "/tmp/d/ks.json"\n[cold]\ndescriptor = "${REGTEST_DESCRIPTOR}"\n`;
+/** [hot] and [withdrawals] need a node to follow. */
+const withChain = `${minimal}[chain]\nurl = "http://127.0.0.1:18443/"\ncookieFile = "/c"\nbirthdayHeight = 0\n`;
 
 t.test('every shipped config file parses, and example.toml sets every key the schema knows', async (t) => {
   for (const f of ['config/example.toml', 'config/regtest.toml']) {
@@ -39,6 +41,19 @@ t.test('every shipped config file parses, and example.toml sets every key the sc
     },
     clients: [{ name: 'app1', publicKey: 'REPLACE-WITH-40-CHAR-Z85-KEY-FROM-CUSTOD', roles: ['deposits'], ratePerSecond: 2000, burst: 4000 }],
     unlock: { progressTimeoutSeconds: 600, backoffAfterFailures: 3, maxBackoffSeconds: 300 },
+    withdrawals: {
+      whenLocked: 'queue',
+      maxAmountSats: 100_000_000n,
+      deny: [],
+      bumpAfterBlocks: 3,
+      approval: { aboveSats: 10_000_000n, approvals: 1 },
+      windows: [
+        { name: '1h', seconds: 3600, perClientSats: 50_000_000n, globalSats: 100_000_000n },
+        { name: '24h', seconds: 86400, perClientSats: 200_000_000n, globalSats: 500_000_000n },
+      ],
+      batch: { windowMs: 2000, maxOutputs: 100 },
+      fee: { targetBlocks: 6, minSatPerVb: 1, maxSatPerVb: 500, fallbackSatPerVb: 10, maxFeeSats: 1_000_000n },
+    },
     hot: { minSats: 10_000_000n, targetSats: 50_000_000n, maxSats: 100_000_000n },
   });
 });
@@ -66,18 +81,22 @@ t.test('defaults fill what a minimal file leaves out; the result is frozen', asy
 });
 
 t.test('amounts are exact bigint satoshis up to the 21M BTC supply', async (t) => {
-  const c = parseConfig(`${minimal}[hot]\nminSats = 0\ntargetSats = 2099999999999999\nmaxSats = 2100000000000000\n`);
+  const c = parseConfig(`${withChain}[hot]\nminSats = 0\ntargetSats = 2099999999999999\nmaxSats = 2100000000000000\n`);
   t.equal(c.hot?.targetSats, 2099999999999999n);
   t.equal(c.hot?.maxSats, 2_100_000_000_000_000n);
   t.equal(typeof c.hot?.maxSats, 'bigint');
 });
 
 const bad: Array<[string, string, RegExp]> = [
-  ['a string amount', `${minimal}[hot]\nminSats = 1\ntargetSats = 2\nmaxSats = "abc"\n`, /hot\.maxSats: expected a positive integer of satoshis \(at most 2100000000000000\), got "abc"/],
-  ['a fractional amount', `${minimal}[hot]\nminSats = 1\ntargetSats = 2\nmaxSats = 1.5\n`, /hot\.maxSats: expected a positive integer of satoshis.*got 1\.5/],
-  ['a negative amount', `${minimal}[hot]\nminSats = -1\ntargetSats = 2\nmaxSats = 3\n`, /hot\.minSats: expected a non-negative integer of satoshis.*got -1/],
-  ['more than 21M BTC', `${minimal}[hot]\nminSats = 1\ntargetSats = 2\nmaxSats = 2100000000000001\n`, /hot\.maxSats: .*got 2100000000000001/],
-  ['min/target/max out of order', `${minimal}[hot]\nminSats = 5\ntargetSats = 2\nmaxSats = 3\n`, /hot\.targetSats: expected minSats < targetSats < maxSats, got 5 \/ 2 \/ 3/],
+  ['a string amount', `${withChain}[hot]\nminSats = 1\ntargetSats = 2\nmaxSats = "abc"\n`, /hot\.maxSats: expected a positive integer of satoshis \(at most 2100000000000000\), got "abc"/],
+  ['a fractional amount', `${withChain}[hot]\nminSats = 1\ntargetSats = 2\nmaxSats = 1.5\n`, /hot\.maxSats: expected a positive integer of satoshis.*got 1\.5/],
+  ['a negative amount', `${withChain}[hot]\nminSats = -1\ntargetSats = 2\nmaxSats = 3\n`, /hot\.minSats: expected a non-negative integer of satoshis.*got -1/],
+  ['more than 21M BTC', `${withChain}[hot]\nminSats = 1\ntargetSats = 2\nmaxSats = 2100000000000001\n`, /hot\.maxSats: .*got 2100000000000001/],
+  ['min/target/max out of order', `${withChain}[hot]\nminSats = 5\ntargetSats = 2\nmaxSats = 3\n`, /hot\.targetSats: expected minSats < targetSats < maxSats, got 5 \/ 2 \/ 3/],
+  ['[hot] without [chain]', `${minimal}[hot]\nminSats = 1\ntargetSats = 2\nmaxSats = 3\n`, /hot: needs a \[chain\] section/],
+  ['[withdrawals] without [chain]', `${minimal}[withdrawals]\nmaxAmountSats = 1000\n`, /withdrawals: needs a \[chain\] section/],
+  ['a window with no cap', `${withChain}[withdrawals]\nmaxAmountSats = 1000\n[[withdrawals.windows]]\nname = "1h"\nseconds = 3600\n`, /withdrawals\.windows\.0: expected perClientSats or globalSats/],
+  ['min fee rate above max', `${withChain}[withdrawals]\nmaxAmountSats = 1000\n[withdrawals.fee]\nminSatPerVb = 9\nmaxSatPerVb = 2\n`, /withdrawals\.fee\.minSatPerVb: expected minSatPerVb <= maxSatPerVb, got 9 > 2/],
   ['an unknown top-level key', `${minimal}colour = "blue"\n`, /colour: unknown key/],
   ['an unknown nested key', `${minimal}[unlock]\ntimeout = 5\n`, /unlock\.timeout: unknown key/],
   ['a missing required key', `network = "regtest"\n[keystore]\nfile = "x"\n[cold]\ndescriptor = "x"\n`, /dataDir: required key is missing/],

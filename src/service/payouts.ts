@@ -1,0 +1,484 @@
+/**
+ * Paying approved withdrawals (DESIGN §6): batch them, select confirmed hot coins, sign while unlocked and
+ * unfrozen, write the signed transaction and its withdrawals in ONE batch before broadcasting, broadcast,
+ * confirm acceptance in the mempool, and follow it on chain. After a crash, a signed transaction is
+ * broadcast again, never replaced by a different one paying the same requests. A stuck one is bumped by
+ * CPFP through its change. The same machinery sweeps the hot balance above its cap to cold.
+ *
+ * Reconciliation, not bookkeeping of events: after every block, rollback or mempool change the state of
+ * each transaction of ours is derived again from its inputs' coins (spent by it, in a block or not; spent
+ * by something else), so restarts and reorgs need no special path.
+ */
+import { CustodyError, isCustodyError } from '../errors.js';
+import type { Clock } from '../types.js';
+import type { ChainBackend } from '../chain/backend.js';
+import type { BatchOp, Store } from '../store/db.js';
+import { UTXOS, WITHDRAWALS } from '../store/layout.js';
+import { parseDestination } from '../wallet/destination.js';
+import { estimateVbytes, signHotTransaction, type HotCoin, type TxOutputSpec } from '../wallet/hot-tx.js';
+import { selectCoins } from '../wallet/coinselect.js';
+import type { Deriver } from '../wallet/derive.js';
+import type { Keystore } from '../keystore/keystore.js';
+import type { EventLog, CustodyEvent } from './events.js';
+import type { Ledger } from './ledger.js';
+import type { Operator } from './operator.js';
+import { putOp, type UtxoRecord } from './utxo-set.js';
+import type { WatchSet } from './watch.js';
+import type { WithdrawalRecord, Withdrawals } from './withdrawals.js';
+
+export type PayoutKind = 'withdrawals' | 'sweep' | 'cpfp';
+export type PayoutState = 'signed' | 'broadcast' | 'confirmed' | 'failed';
+
+/** A transaction of ours, written before it is broadcast. */
+export interface PayoutRecord {
+  readonly txid: string;
+  readonly kind: PayoutKind;
+  readonly hex: string;
+  readonly withdrawals: readonly string[];
+  readonly inputs: ReadonlyArray<Omit<HotCoin, 'value'> & { readonly value: string }>;
+  readonly change: { readonly vout: number; readonly index: number; readonly valueSats: string } | null;
+  readonly feeSats: string;
+  readonly vbytes: number;
+  readonly feeRate: number;
+  readonly state: PayoutState;
+  readonly createdAt: string;
+  readonly broadcastHeight: number | null;
+  readonly height: number | null;
+  /** For a CPFP child: the stuck parent; for a parent: its child. */
+  readonly parent: string | null;
+  readonly bumpedBy: string | null;
+  readonly failure: string | null;
+}
+
+export interface FeePolicy {
+  readonly targetBlocks: number;
+  readonly minSatPerVb: number;
+  readonly maxSatPerVb: number;
+  readonly fallbackSatPerVb: number;
+  readonly maxFeeSats: bigint;
+}
+
+export interface PayoutOptions {
+  readonly batchWindowMs: number;
+  readonly maxOutputs: number;
+  readonly fee: FeePolicy;
+  /** Blocks a broadcast transaction may wait before its change pays for it (CPFP). */
+  readonly bumpAfterBlocks: number;
+  readonly hot: { readonly minSats: bigint; readonly targetSats: bigint; readonly maxSats: bigint } | null;
+  readonly lookahead: number;
+  readonly clock?: Clock;
+  readonly log?: (line: string) => void;
+  /** Test-only fault injection (CUSTODY_FAULT_INJECT): called at each named step; may kill the process. */
+  readonly fault?: (step: 'after-approval' | 'after-sign' | 'after-persist' | 'after-broadcast') => void;
+}
+
+const DUST_CHANGE = 294n; // P2WPKH dust (Bitcoin Core GetDustThreshold at 3 sat/vB)
+
+export class Payouts {
+  private readonly active = new Map<string, PayoutRecord>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private changeNext: number;
+  private sweepNext: number;
+  private readonly clock: Clock;
+  private lastAlert = new Map<string, number>();
+
+  private constructor(
+    private readonly store: Store,
+    private readonly events: EventLog,
+    private readonly withdrawals: Withdrawals,
+    private readonly ledger: Ledger,
+    private readonly watch: WatchSet,
+    private readonly keystore: Keystore,
+    private readonly operator: Operator,
+    private readonly backend: ChainBackend,
+    private readonly coldChange: Deriver,
+    private readonly hotChange: Deriver,
+    private readonly opts: PayoutOptions,
+    counters: { change: number; sweep: number },
+  ) {
+    this.changeNext = counters.change;
+    this.sweepNext = counters.sweep;
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  static async open(
+    store: Store,
+    events: EventLog,
+    withdrawals: Withdrawals,
+    ledger: Ledger,
+    watch: WatchSet,
+    keystore: Keystore,
+    operator: Operator,
+    backend: ChainBackend,
+    derivers: { cold: Deriver; hot: Deriver },
+    opts: PayoutOptions,
+  ): Promise<Payouts> {
+    const [change, sweep] = await store.getMany([WITHDRAWALS.changeIndex, WITHDRAWALS.sweepIndex]);
+    const p = new Payouts(store, events, withdrawals, ledger, watch, keystore, operator, backend, derivers.cold, derivers.hot, opts, {
+      change: change === undefined ? 0 : Number(change),
+      sweep: sweep === undefined ? 0 : Number(sweep),
+    });
+    for (let from: string = WITHDRAWALS.payoutsFrom; ; ) {
+      const page = await store.range(from, WITHDRAWALS.payoutsTo, 1_000);
+      for (const [, v] of page) {
+        const r = JSON.parse(v) as PayoutRecord;
+        if (r.state !== 'failed' && !(r.state === 'confirmed' && r.height !== null && r.height < (ledger.tip()?.height ?? 0) - 100)) p.active.set(r.txid, r);
+      }
+      if (page.length < 1_000) break;
+      from = `${(page[page.length - 1] as [string, string])[0]}\u0000`;
+    }
+    watch.extend('hot', 1, p.changeNext + opts.lookahead);
+    watch.extend('cold', 1, p.sweepNext + opts.lookahead);
+    return p;
+  }
+
+  start(): void {
+    this.withdrawals.onApproved(() => this.schedule(this.withdrawals.waitingCount >= this.opts.maxOutputs ? 0 : this.opts.batchWindowMs));
+    // A block, rollback or mempool change: follow our transactions now, but do not cut a batch window short.
+    this.ledger.onChange(() => this.enqueue(() => this.followUp()));
+    // Unlock and unfreeze are noticed within a second; the batch window still applies.
+    this.ticker = setInterval(() => this.schedule(this.opts.batchWindowMs), 1_000);
+    this.ticker.unref();
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    await this.running;
+  }
+
+  private enqueue(fn: () => Promise<void>): void {
+    if (this.stopped) return;
+    this.running = this.running.then(fn).catch((err: unknown) => this.opts.log?.(`payouts: ${(err as Error).message}`));
+  }
+
+  private async followUp(): Promise<void> {
+    await this.reconcile();
+    if (this.canSign()) await this.capHotBalance();
+  }
+
+  /** Runs a pass after `ms` (the batch window), unless one is already due sooner. */
+  schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer !== undefined && ms > 0) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.enqueue(() => this.pass());
+    }, ms);
+  }
+
+  /** Resolves after the next full pass (tests). */
+  async settled(): Promise<void> {
+    this.schedule(0);
+    await new Promise((r) => setTimeout(r, 5));
+    await this.running;
+  }
+
+  list(): PayoutRecord[] {
+    return [...this.active.values()];
+  }
+
+  private async pass(): Promise<void> {
+    await this.reconcile();
+    if (!this.canSign()) return;
+    while (this.withdrawals.waitingCount > 0 && !this.stopped && this.canSign()) {
+      const paid = await this.payBatch(this.withdrawals.waiting(this.opts.maxOutputs));
+      if (!paid) break;
+    }
+    await this.capHotBalance();
+  }
+
+  private canSign(): boolean {
+    return this.keystore.status().state === 'unlocked' && this.operator.frozen === null && this.ledger.tip() !== null;
+  }
+
+  // --- building and signing -------------------------------------------------------------------
+
+  private async feeRate(): Promise<number> {
+    const f = this.opts.fee;
+    let rate: number | null = null;
+    try {
+      rate = await this.backend.estimateSmartFee(f.targetBlocks);
+    } catch (err) {
+      if (!isCustodyError(err)) throw err;
+    }
+    return Math.min(f.maxSatPerVb, Math.max(f.minSatPerVb, rate ?? f.fallbackSatPerVb));
+  }
+
+  private spendable(): UtxoRecord[] {
+    return [...this.ledger.utxos.values()].filter((u) => u.wallet === 'hot' && u.height !== null && u.spentBy === null && u.reservedBy === null);
+  }
+
+  /** Pays a batch of approved withdrawals in one transaction. False when it cannot now (funds, fee cap). */
+  private async payBatch(batch: readonly WithdrawalRecord[]): Promise<boolean> {
+    const outputs: TxOutputSpec[] = batch.map((w) => ({ script: parseDestination(w.address, this.ledger.network).script, value: BigInt(w.amountSats) }));
+    const built = this.build(outputs, await this.feeRate(), 'withdrawals');
+    if (built === null) return false;
+    this.opts.fault?.('after-approval');
+    this.withdrawals.hold(batch);
+    try {
+      const tx = this.sign(built.coins, built.outputs);
+      this.opts.fault?.('after-sign');
+      const at = new Date(this.clock()).toISOString();
+      const signed = batch.map((w, vout) => ({ ...w, state: 'signed' as const, txid: tx.getId(), vout, updatedAt: at }));
+      await this.persist(this.record(tx, 'withdrawals', built, signed.map((w) => w.id), null), signed, built.coins);
+    } catch (err) {
+      this.withdrawals.requeue(batch);
+      throw err;
+    }
+    return true;
+  }
+
+  private build(
+    outputs: readonly TxOutputSpec[],
+    feeRate: number,
+    kind: PayoutKind,
+  ): { coins: UtxoRecord[]; outputs: TxOutputSpec[]; change: { vout: number; index: number; value: bigint } | null; fee: bigint; vbytes: number; feeRate: number } | null {
+    const coins = this.spendable();
+    const selected = selectCoins(
+      coins.map((c) => ({ id: `${c.txid}:${c.vout}`, value: BigInt(c.valueSats) })),
+      outputs.map((o) => o.script),
+      outputs.reduce((a, o) => a + o.value, 0n),
+      feeRate,
+    );
+    if (selected === null) {
+      this.alert('alert.insufficient_funds', { kind, neededSats: Number(outputs.reduce((a, o) => a + o.value, 0n)), spendableSats: Number(coins.reduce((a, c) => a + BigInt(c.valueSats), 0n)) });
+      return null;
+    }
+    const inputs = selected.inputs.map((id) => coins.find((c) => `${c.txid}:${c.vout}` === id) as UtxoRecord);
+    const changeIndex = this.changeNext;
+    const changeScript = this.hotChange.script(1, changeIndex);
+    const totalIn = inputs.reduce((a, c) => a + BigInt(c.valueSats), 0n);
+    const totalOut = outputs.reduce((a, o) => a + o.value, 0n);
+    const withChange = estimateVbytes(inputs.length, [...outputs.map((o) => o.script), changeScript]);
+    const feeWithChange = BigInt(Math.ceil(withChange * feeRate));
+    const changeValue = totalIn - totalOut - feeWithChange;
+    let result: { outputs: TxOutputSpec[]; change: { vout: number; index: number; value: bigint } | null; fee: bigint; vbytes: number };
+    if (changeValue >= DUST_CHANGE) {
+      result = { outputs: [...outputs, { script: changeScript, value: changeValue }], change: { vout: outputs.length, index: changeIndex, value: changeValue }, fee: feeWithChange, vbytes: withChange };
+    } else {
+      const vbytes = estimateVbytes(inputs.length, outputs.map((o) => o.script));
+      result = { outputs: [...outputs], change: null, fee: totalIn - totalOut, vbytes };
+      if (result.fee < BigInt(Math.ceil(vbytes * feeRate))) return null;
+    }
+    if (result.fee > this.opts.fee.maxFeeSats) {
+      this.alert('alert.fee_cap', { kind, feeSats: Number(result.fee), maxFeeSats: Number(this.opts.fee.maxFeeSats), feeRate });
+      return null;
+    }
+    return { coins: inputs, ...result, feeRate };
+  }
+
+  private sign(coins: readonly UtxoRecord[], outputs: readonly TxOutputSpec[]): import('bitcoinjs-lib').Transaction {
+    return signHotTransaction(this.keystore.hotAccount(), coins.map(hotCoin), outputs);
+  }
+
+  private record(
+    tx: import('bitcoinjs-lib').Transaction,
+    kind: PayoutKind,
+    built: { coins: readonly UtxoRecord[]; change: { vout: number; index: number; value: bigint } | null; fee: bigint; vbytes: number; feeRate: number },
+    withdrawals: readonly string[],
+    parent: string | null,
+  ): PayoutRecord {
+    return {
+      txid: tx.getId(),
+      kind,
+      hex: tx.toHex(),
+      withdrawals,
+      inputs: built.coins.map((c) => ({ txid: c.txid, vout: c.vout, chain: c.chain, index: c.index, value: c.valueSats })),
+      change: built.change === null ? null : { vout: built.change.vout, index: built.change.index, valueSats: built.change.value.toString() },
+      feeSats: built.fee.toString(),
+      vbytes: built.vbytes,
+      feeRate: built.feeRate,
+      state: 'signed',
+      createdAt: new Date(this.clock()).toISOString(),
+      broadcastHeight: null,
+      height: null,
+      parent,
+      bumpedBy: null,
+      failure: null,
+    };
+  }
+
+  /** The signed transaction, its withdrawals, the coins it reserves and the change counter: one batch, before broadcast. */
+  private async persist(p: PayoutRecord, signed: readonly WithdrawalRecord[], coins: readonly UtxoRecord[], extra: readonly BatchOp[] = []): Promise<void> {
+    const reserved = coins.map((c) => ({ ...c, reservedBy: p.txid }));
+    const staged = this.withdrawals.stage(signed);
+    const ops: BatchOp[] = [{ type: 'put', key: WITHDRAWALS.payout(p.txid), value: JSON.stringify(p) }, ...reserved.map((c) => putOp(c)), ...staged.ops, ...extra];
+    if (p.change !== null) ops.push({ type: 'put', key: WITHDRAWALS.changeIndex, value: String(p.change.index + 1) });
+    const kindEvent = this.events.append(`payout.signed`, { txid: p.txid, kind: p.kind, withdrawals: p.withdrawals.length, feeSats: Number(p.feeSats), feeRate: p.feeRate, parent: p.parent });
+    ops.push(...kindEvent.ops);
+    await this.store.commit(ops);
+    for (const c of reserved) this.ledger.utxos.put(c);
+    if (p.change !== null) {
+      this.changeNext = p.change.index + 1;
+      this.watch.extend('hot', 1, this.changeNext + this.opts.lookahead);
+    }
+    this.withdrawals.settle(signed);
+    this.events.announce([...staged.events, kindEvent.event]);
+    this.active.set(p.txid, p);
+    this.opts.fault?.('after-persist');
+    await this.broadcast(p);
+  }
+
+  // --- broadcast and reconciliation ------------------------------------------------------------
+
+  /** Sends the signed bytes and checks the node's mempool took them (some nodes answer a txid regardless). */
+  private async broadcast(p: PayoutRecord): Promise<boolean> {
+    try {
+      await this.backend.sendRawTransaction(Buffer.from(p.hex, 'hex'));
+    } catch (err) {
+      if (!isCustodyError(err, 'CHAIN_RPC')) throw err;
+      // Already in a block or the mempool, or refused: the reconciliation below decides.
+    }
+    this.opts.fault?.('after-broadcast');
+    const inMempool = (await this.backend.getRawMempool()).includes(p.txid);
+    if (inMempool && p.state === 'signed') await this.transition(p, { state: 'broadcast', broadcastHeight: this.ledger.tip()?.height ?? 0 }, 'broadcast');
+    return inMempool;
+  }
+
+  /** Moves a payout and its withdrawals to a new state in one batch, with events. */
+  private async transition(p: PayoutRecord, change: Partial<PayoutRecord>, withdrawalState: WithdrawalRecord['state'] | null, extra: readonly BatchOp[] = [], released: readonly UtxoRecord[] = []): Promise<PayoutRecord> {
+    const next: PayoutRecord = { ...p, ...change };
+    const at = new Date(this.clock()).toISOString();
+    const records: WithdrawalRecord[] = [];
+    if (withdrawalState !== null) {
+      for (const id of p.withdrawals) {
+        const w = await this.withdrawals.record(id);
+        if (w !== undefined && w.state !== withdrawalState) records.push({ ...w, state: withdrawalState, height: next.height, updatedAt: at, ...(next.failure === null ? {} : { failure: next.failure }) });
+      }
+    }
+    const staged = this.withdrawals.stage(records);
+    const e = this.events.append(`payout.${next.state}`, { txid: p.txid, kind: p.kind, height: next.height, ...(next.failure === null ? {} : { failure: next.failure }) });
+    const ops: BatchOp[] = [{ type: 'put', key: WITHDRAWALS.payout(p.txid), value: JSON.stringify(next) }, ...staged.ops, ...e.ops, ...extra, ...released.map((c) => putOp(c))];
+    await this.store.commit(ops);
+    for (const c of released) this.ledger.utxos.put(c);
+    this.withdrawals.settle(records);
+    this.events.announce([...staged.events, e.event]);
+    if (next.state === 'failed') this.active.delete(p.txid);
+    else this.active.set(p.txid, next);
+    return next;
+  }
+
+  private async inputCoins(p: PayoutRecord): Promise<Array<UtxoRecord | undefined>> {
+    const rows = await this.store.getMany(p.inputs.map((i) => UTXOS.record(i.txid, i.vout)));
+    return rows.map((v) => (v === undefined ? undefined : (JSON.parse(v) as UtxoRecord)));
+  }
+
+  /** Derives each transaction's state again from the chain as the ledger sees it. */
+  private async reconcile(): Promise<void> {
+    const tip = this.ledger.tip()?.height ?? 0;
+    let mempool: Set<string> | undefined;
+    for (const p of [...this.active.values()]) {
+      const coins = await this.inputCoins(p);
+      const minedAt = coins.every((c) => c?.spentBy?.txid === p.txid && c.spentBy.height !== null) ? (coins[0]?.spentBy?.height ?? null) : null;
+      const conflict = coins.find((c) => c !== undefined && c.spentBy !== null && c.spentBy.txid !== p.txid && c.spentBy.height !== null);
+      if (minedAt !== null) {
+        if (p.state !== 'confirmed' || p.height !== minedAt) await this.transition(p, { state: 'confirmed', height: minedAt }, 'confirmed');
+        continue;
+      }
+      if (conflict !== undefined) {
+        // Another transaction spent our input in a block: this one can never confirm. Release what it held.
+        const released = coins.filter((c): c is UtxoRecord => c !== undefined && c.reservedBy === p.txid && c.spentBy === null).map((c) => ({ ...c, reservedBy: null }));
+        await this.transition(p, { state: 'failed', failure: `input ${conflict.txid}:${conflict.vout} was spent by ${conflict.spentBy?.txid} in block ${conflict.spentBy?.height}` }, 'failed', [], released);
+        continue;
+      }
+      if (p.state === 'confirmed') {
+        // A reorg took its block: back to broadcast, and send it again.
+        const back = await this.transition(p, { state: 'broadcast', height: null, broadcastHeight: tip }, 'broadcast');
+        await this.broadcast(back);
+        continue;
+      }
+      mempool ??= new Set(await this.backend.getRawMempool());
+      if (!mempool.has(p.txid)) {
+        await this.broadcast(p);
+        continue;
+      }
+      if (p.state === 'signed') await this.transition(p, { state: 'broadcast', broadcastHeight: tip }, 'broadcast');
+      else if (this.canSign() && p.bumpedBy === null && p.kind !== 'cpfp' && p.broadcastHeight !== null && tip - p.broadcastHeight >= this.opts.bumpAfterBlocks) await this.bump(p);
+    }
+  }
+
+  /**
+   * Child pays for parent: spends the stuck transaction's change back to the hot wallet with a fee that
+   * lifts the pair to the current rate. The withdrawals are untouched (their velocity was charged once).
+   */
+  private async bump(parent: PayoutRecord): Promise<void> {
+    if (parent.change === null) {
+      this.alert('alert.stuck', { txid: parent.txid, reason: 'no change output to bump from', blocks: (this.ledger.tip()?.height ?? 0) - (parent.broadcastHeight ?? 0) });
+      return;
+    }
+    const rate = Math.max(await this.feeRate(), parent.feeRate + 1);
+    const coin = this.ledger.utxos.get(parent.txid, parent.change.vout);
+    if (coin === undefined || coin.spentBy !== null) return;
+    const changeIndex = this.changeNext;
+    const script = this.hotChange.script(1, changeIndex);
+    const vbytes = estimateVbytes(1, [script]);
+    const fee = BigInt(Math.ceil((vbytes + parent.vbytes) * rate)) - BigInt(parent.feeSats);
+    const value = BigInt(coin.valueSats) - fee;
+    if (fee <= 0n || value < DUST_CHANGE) {
+      this.alert('alert.stuck', { txid: parent.txid, reason: 'its change cannot pay the bump', feeSats: Number(fee) });
+      return;
+    }
+    if (fee > this.opts.fee.maxFeeSats) {
+      this.alert('alert.fee_cap', { kind: 'cpfp', feeSats: Number(fee), maxFeeSats: Number(this.opts.fee.maxFeeSats) });
+      return;
+    }
+    const inputCoin = { ...coin, height: coin.height };
+    const tx = signHotTransaction(this.keystore.hotAccount(), [hotCoin(inputCoin)], [{ script, value }]);
+    const child = this.record(tx, 'cpfp', { coins: [inputCoin], change: { vout: 0, index: changeIndex, value }, fee, vbytes, feeRate: rate }, [], parent.txid);
+    const updatedParent: PayoutRecord = { ...parent, bumpedBy: child.txid };
+    this.active.set(parent.txid, updatedParent);
+    this.opts.log?.(`payouts: ${parent.txid} stuck for ${this.opts.bumpAfterBlocks} blocks; child ${child.txid} pays ${fee} sats for both`);
+    await this.persist(child, [], [inputCoin], [{ type: 'put', key: WITHDRAWALS.payout(parent.txid), value: JSON.stringify(updatedParent) }]);
+  }
+
+  // --- hot cap --------------------------------------------------------------------------------
+
+  /**
+   * Above hot.maxSats (confirmed), sweep down to hot.targetSats into the next cold chain-1 address, derived
+   * here from the cold descriptor and checked to be a script the daemon watches as cold change. Below
+   * hot.minSats, alert (the refill PSBT is written by the sweep tooling).
+   */
+  private async capHotBalance(): Promise<void> {
+    const cap = this.opts.hot;
+    if (cap === null) return;
+    if ([...this.active.values()].some((p) => p.kind === 'sweep' && p.state !== 'confirmed')) return;
+    const confirmed = this.ledger.balances().hot.confirmedSats;
+    if (confirmed < cap.minSats) this.alert('alert.hot_low', { confirmedSats: Number(confirmed), minSats: Number(cap.minSats), refillSats: Number(cap.targetSats - confirmed) }, 3_600_000);
+    if (confirmed <= cap.maxSats || this.withdrawals.waitingCount > 0) return;
+    const index = this.sweepNext;
+    const out = this.coldChange.derive(1, index);
+    // The destination must be what the cold descriptor derives and what the follower counts as cold.
+    const again = this.coldChange.script(1, index);
+    if (Buffer.compare(Buffer.from(out.script), Buffer.from(again)) !== 0) throw new CustodyError('INTERNAL', 'cold change derivation is not deterministic; refusing to sweep');
+    const built = this.build([{ script: out.script, value: confirmed - cap.targetSats }], await this.feeRate(), 'sweep');
+    if (built === null) return;
+    const tx = this.sign(built.coins, built.outputs);
+    const p = this.record(tx, 'sweep', built, [], null);
+    this.opts.log?.(`payouts: hot balance ${confirmed} above ${cap.maxSats}: sweeping ${confirmed - cap.targetSats} sats to cold ${out.address} (${out.path})`);
+    this.sweepNext = index + 1;
+    this.watch.extend('cold', 1, this.sweepNext + this.opts.lookahead);
+    await this.persist(p, [], built.coins, [{ type: 'put', key: WITHDRAWALS.sweepIndex, value: String(index + 1) }]);
+  }
+
+  /** An alert event, at most once per `everyMs` per type. */
+  private alert(type: string, data: Record<string, unknown>, everyMs = 600_000): void {
+    const now = this.clock();
+    if ((this.lastAlert.get(type) ?? -Infinity) > now - everyMs) return;
+    this.lastAlert.set(type, now);
+    this.opts.log?.(`${type}: ${JSON.stringify(data)}`);
+    const { event, ops } = this.events.append(type, data);
+    void this.store.commit(ops).then(() => this.events.announce([event as CustodyEvent]));
+  }
+}
+
+function hotCoin(c: UtxoRecord): HotCoin {
+  if (c.wallet !== 'hot') throw new CustodyError('INTERNAL', `coin ${c.txid}:${c.vout} is not a hot coin`);
+  return { txid: c.txid, vout: c.vout, value: BigInt(c.valueSats), chain: c.chain, index: c.index };
+}
