@@ -115,9 +115,12 @@ export interface RunningTestDaemon {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export function startTestDaemon(f: DaemonFixture): Promise<RunningTestDaemon> {
+export function startTestDaemon(f: DaemonFixture, env: Record<string, string> = {}): Promise<RunningTestDaemon> {
   return new Promise((resolve, reject) => {
-    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, join(REPO, 'bin', 'custodyd'), '--config', f.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, join(REPO, 'bin', 'custodyd'), '--config', f.configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let err = '';
     let started = false;
     const exited = new Promise<number | string>((r) => child.on('exit', (code, sig) => r(code ?? sig ?? 'unknown')));
