@@ -9,8 +9,9 @@ import { walletBenches } from './wallet.bench.js';
 import { addressBenches } from './addresses.bench.js';
 import { chainBenches } from './chain.bench.js';
 import { rpcBenches } from './rpc.bench.js';
+import { withdrawalBenches } from './withdrawals.bench.js';
 
-const ALL: readonly Bench[] = [...keystoreBenches, ...walletBenches, ...addressBenches, ...rpcBenches, ...chainBenches];
+const ALL: readonly Bench[] = [...keystoreBenches, ...walletBenches, ...addressBenches, ...rpcBenches, ...chainBenches, ...withdrawalBenches];
 
 async function main(argv: readonly string[]): Promise<number> {
   const quick = argv.includes('--quick');

@@ -140,7 +140,10 @@ export class Payouts {
     // A block, rollback or mempool change: follow our transactions now, but do not cut a batch window short.
     this.ledger.onChange(() => this.enqueue(() => this.followUp()));
     // Unlock and unfreeze are noticed within a second; the batch window still applies.
-    this.ticker = setInterval(() => this.schedule(this.opts.batchWindowMs), 1_000);
+    this.ticker = setInterval(() => {
+      this.enqueue(() => this.followUp());
+      if (this.withdrawals.waitingCount > 0) this.schedule(this.opts.batchWindowMs);
+    }, 1_000);
     this.ticker.unref();
     this.schedule(0);
   }
@@ -173,19 +176,12 @@ export class Payouts {
     }, ms);
   }
 
-  /** Resolves after the next full pass (tests). */
-  async settled(): Promise<void> {
-    this.schedule(0);
-    await new Promise((r) => setTimeout(r, 5));
-    await this.running;
-  }
-
   list(): PayoutRecord[] {
     return [...this.active.values()];
   }
 
+  /** Pays what is waiting (signing first: following up on earlier transactions can wait for the next turn). */
   private async pass(): Promise<void> {
-    await this.reconcile();
     if (!this.canSign()) return;
     while (this.withdrawals.waitingCount > 0 && !this.stopped && this.canSign()) {
       const paid = await this.payBatch(this.withdrawals.waiting(this.opts.maxOutputs));
@@ -323,7 +319,19 @@ export class Payouts {
     this.events.announce([...staged.events, kindEvent.event]);
     this.active.set(p.txid, p);
     this.opts.fault?.('after-persist');
-    await this.broadcast(p);
+    // Durable now: sending is not on the signing path. The follower sees it in the mempool and the
+    // reconciliation moves it to broadcast; if the send is lost, the reconciliation sends it again.
+    void this.send(p).then(() => this.enqueue(() => this.followUp()));
+  }
+
+  private async send(p: PayoutRecord): Promise<void> {
+    try {
+      await this.backend.sendRawTransaction(Buffer.from(p.hex, 'hex'));
+      this.opts.fault?.('after-broadcast');
+    } catch (err) {
+      // Unreachable, refused, already known: the reconciliation decides what it means.
+      this.opts.log?.(`payouts: sending ${p.txid}: ${(err as Error).message}`);
+    }
   }
 
   // --- broadcast and reconciliation ------------------------------------------------------------
@@ -336,7 +344,6 @@ export class Payouts {
       if (!isCustodyError(err, 'CHAIN_RPC')) throw err;
       // Already in a block or the mempool, or refused: the reconciliation below decides.
     }
-    this.opts.fault?.('after-broadcast');
     const inMempool = (await this.backend.getRawMempool()).includes(p.txid);
     if (inMempool && p.state === 'signed') await this.transition(p, { state: 'broadcast', broadcastHeight: this.ledger.tip()?.height ?? 0 }, 'broadcast');
     return inMempool;
@@ -370,11 +377,26 @@ export class Payouts {
     return rows.map((v) => (v === undefined ? undefined : (JSON.parse(v) as UtxoRecord)));
   }
 
+  /**
+   * What the in-memory coin set already proves, without a read: a broadcast transaction whose inputs are
+   * all spent by it in the mempool is still waiting (unless it is due a bump); a confirmed one whose
+   * inputs have left the live set is still mined (a rollback would have put them back).
+   */
+  private unchanged(p: PayoutRecord, tip: number): boolean {
+    const live = p.inputs.map((i) => this.ledger.utxos.get(i.txid, i.vout));
+    if (p.state === 'confirmed') return live.every((c) => c === undefined);
+    if (p.state !== 'broadcast') return false;
+    const waiting = live.every((c) => c !== undefined && c.spentBy?.txid === p.txid && c.spentBy.height === null);
+    const dueBump = p.bumpedBy === null && p.kind !== 'cpfp' && p.broadcastHeight !== null && tip - p.broadcastHeight >= this.opts.bumpAfterBlocks;
+    return waiting && !dueBump;
+  }
+
   /** Derives each transaction's state again from the chain as the ledger sees it. */
   private async reconcile(): Promise<void> {
     const tip = this.ledger.tip()?.height ?? 0;
     let mempool: Set<string> | undefined;
     for (const p of [...this.active.values()]) {
+      if (this.unchanged(p, tip)) continue;
       const coins = await this.inputCoins(p);
       const minedAt = coins.every((c) => c?.spentBy?.txid === p.txid && c.spentBy.height !== null) ? (coins[0]?.spentBy?.height ?? null) : null;
       const conflict = coins.find((c) => c !== undefined && c.spentBy !== null && c.spentBy.txid !== p.txid && c.spentBy.height !== null);

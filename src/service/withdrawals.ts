@@ -60,6 +60,14 @@ export interface WithdrawalOptions {
   readonly clock?: Clock;
 }
 
+interface PendingCreate {
+  readonly req: CreateWithdrawal;
+  readonly client: string;
+  readonly destination: ReturnType<typeof parseDestination>;
+  readonly resolve: (w: WithdrawalView & { created: boolean }) => void;
+  readonly reject: (err: unknown) => void;
+}
+
 const ACTIVE: ReadonlySet<WithdrawalState> = new Set(['approved', 'signed', 'broadcast', 'confirmed']);
 const PRINTABLE = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 
@@ -76,6 +84,7 @@ export class Withdrawals {
   private serial: Promise<unknown> = Promise.resolve();
   private readonly clock: Clock;
   private readonly listeners = new Set<() => void>();
+  private readonly pendingCreates: PendingCreate[] = [];
 
   private constructor(
     private readonly store: Store,
@@ -126,51 +135,109 @@ export class Withdrawals {
     return run;
   }
 
+  /**
+   * Accepts a withdrawal request. Requests arriving together are decided one after another (each sees
+   * the charges of those before it) and written in one fsync'd batch: a group commit, as for addresses.
+   */
   create(req: CreateWithdrawal, client: string): Promise<WithdrawalView & { created: boolean }> {
-    const destination = parseDestination(req.address, this.opts.network);
-    if (req.account !== undefined && (req.account.length === 0 || req.account.length > 128 || !PRINTABLE.test(req.account))) {
-      throw new CustodyError('INVALID_ARGUMENT', 'account: expected 1 to 128 printable characters', { field: 'account' });
+    let destination: ReturnType<typeof parseDestination>;
+    try {
+      destination = parseDestination(req.address, this.opts.network);
+      if (req.account !== undefined && (req.account.length === 0 || req.account.length > 128 || !PRINTABLE.test(req.account))) {
+        throw new CustodyError('INVALID_ARGUMENT', 'account: expected 1 to 128 printable characters', { field: 'account' });
+      }
+      if (req.memo !== undefined && (req.memo.length > 256 || !PRINTABLE.test(req.memo))) throw new CustodyError('INVALID_ARGUMENT', 'memo: expected at most 256 printable characters', { field: 'memo' });
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (req.memo !== undefined && (req.memo.length > 256 || !PRINTABLE.test(req.memo))) throw new CustodyError('INVALID_ARGUMENT', 'memo: expected at most 256 printable characters', { field: 'memo' });
-    return this.exclusive(async () => {
-      const known = await this.store.get(WITHDRAWALS.requestId(client, req.requestId));
-      if (known !== undefined) {
-        const r = await this.get(known);
-        if (r.address !== req.address || r.amountSats !== Number(req.amountSats) || r.account !== (req.account ?? null) || r.memo !== (req.memo ?? null)) {
-          throw new CustodyError('REQUEST_ID_CONFLICT', `requestId: "${req.requestId}" was already used for withdrawal ${r.id} with other parameters`, { field: 'requestId', id: r.id });
-        }
-        return { ...r, created: false };
-      }
-      if (this.opts.whenLocked === 'refuse' && this.opts.isLocked()) {
-        throw new CustodyError('WALLET_LOCKED', 'the hot wallet is locked; withdrawals are refused until custodians unlock it (withdrawals.whenLocked = "refuse")');
-      }
-      const now = this.clock();
-      const decision = decide({ client, address: destination.address, amountSats: req.amountSats, dustSats: destination.dustSats }, this.opts.policy, this.charges, now);
-      const at = new Date(now).toISOString();
-      const id = withdrawalId(this.next);
-      const record: WithdrawalRecord = {
-        id,
-        requestId: req.requestId,
-        client,
-        address: destination.address,
-        amountSats: req.amountSats.toString(),
-        account: req.account ?? null,
-        memo: req.memo ?? null,
-        state: decision.kind,
-        requiredApprovals: decision.kind === 'pending_approval' ? decision.approvals : 0,
-        approvals: [],
-        createdAt: at,
-        approvedAt: decision.kind === 'approved' ? at : null,
-        txid: null,
-        vout: null,
-        height: null,
-        failure: null,
-        updatedAt: at,
-      };
-      await this.write([record], [{ type: 'put', key: WITHDRAWALS.next, value: String(this.next + 1) }, { type: 'put', key: WITHDRAWALS.requestId(client, req.requestId), value: id }]);
-      this.next++;
-      return { ...view(record), created: true };
+    return new Promise((resolve, reject) => {
+      this.pendingCreates.push({ req, client, destination, resolve, reject });
+      if (this.pendingCreates.length === 1) setImmediate(() => void this.exclusive(() => this.flushCreates()));
     });
+  }
+
+  private async flushCreates(): Promise<void> {
+    const group = this.pendingCreates.splice(0);
+    if (group.length === 0) return;
+    let known: (string | undefined)[];
+    try {
+      known = await this.store.getMany(group.map((g) => WITHDRAWALS.requestId(g.client, g.req.requestId)));
+    } catch (err) {
+      for (const g of group) g.reject(err);
+      return;
+    }
+    const now = this.clock();
+    const at = new Date(now).toISOString();
+    const charges = [...this.charges];
+    const fresh: Array<{ g: PendingCreate; record: WithdrawalRecord }> = [];
+    const repeats: Array<{ g: PendingCreate; id: string }> = [];
+    const inGroup = new Map<string, string>();
+    const ops: BatchOp[] = [];
+    let next = this.next;
+    group.forEach((g, i) => {
+      const key = WITHDRAWALS.requestId(g.client, g.req.requestId);
+      const earlier = known[i] ?? inGroup.get(key);
+      if (earlier !== undefined) {
+        repeats.push({ g, id: earlier });
+        return;
+      }
+      try {
+        if (this.opts.whenLocked === 'refuse' && this.opts.isLocked()) {
+          throw new CustodyError('WALLET_LOCKED', 'the hot wallet is locked; withdrawals are refused until custodians unlock it (withdrawals.whenLocked = "refuse")');
+        }
+        const decision = decide({ client: g.client, address: g.destination.address, amountSats: g.req.amountSats, dustSats: g.destination.dustSats }, this.opts.policy, charges, now);
+        const id = withdrawalId(next++);
+        const record: WithdrawalRecord = {
+          id,
+          requestId: g.req.requestId,
+          client: g.client,
+          address: g.destination.address,
+          amountSats: g.req.amountSats.toString(),
+          account: g.req.account ?? null,
+          memo: g.req.memo ?? null,
+          state: decision.kind,
+          requiredApprovals: decision.kind === 'pending_approval' ? decision.approvals : 0,
+          approvals: [],
+          createdAt: at,
+          approvedAt: decision.kind === 'approved' ? at : null,
+          txid: null,
+          vout: null,
+          height: null,
+          failure: null,
+          updatedAt: at,
+        };
+        if (decision.kind === 'approved') charges.push({ id, client: g.client, amountSats: g.req.amountSats, at: now });
+        inGroup.set(key, id);
+        fresh.push({ g, record });
+        ops.push({ type: 'put', key, value: id });
+      } catch (err) {
+        g.reject(err);
+      }
+    });
+    if (fresh.length > 0) {
+      ops.push({ type: 'put', key: WITHDRAWALS.next, value: String(next) });
+      try {
+        await this.write(fresh.map((f) => f.record), ops);
+        this.next = next;
+      } catch (err) {
+        for (const f of fresh) f.g.reject(err);
+        for (const r of repeats) r.g.reject(err);
+        return;
+      }
+      for (const f of fresh) f.g.resolve({ ...view(f.record), created: true });
+    }
+    for (const r of repeats) {
+      try {
+        const w = await this.get(r.id);
+        const q = r.g.req;
+        if (w.address !== q.address || w.amountSats !== Number(q.amountSats) || w.account !== (q.account ?? null) || w.memo !== (q.memo ?? null)) {
+          throw new CustodyError('REQUEST_ID_CONFLICT', `requestId: "${q.requestId}" was already used for withdrawal ${w.id} with other parameters`, { field: 'requestId', id: w.id });
+        }
+        r.g.resolve({ ...w, created: false });
+      } catch (err) {
+        r.g.reject(err);
+      }
+    }
   }
 
   async get(id: string): Promise<WithdrawalView> {
