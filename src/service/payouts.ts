@@ -15,8 +15,8 @@ import type { ChainBackend } from '../chain/backend.js';
 import type { BatchOp, Store } from '../store/db.js';
 import { UTXOS, WITHDRAWALS } from '../store/layout.js';
 import { parseDestination } from '../wallet/destination.js';
-import { estimateVbytes, signHotTransaction, type HotCoin, type TxOutputSpec } from '../wallet/hot-tx.js';
-import { selectCoins } from '../wallet/coinselect.js';
+import { estimateVbytes, signHotTransaction, type TxOutputSpec } from '../wallet/hot-tx.js';
+import { DUST_CHANGE, planPayment, type PaymentPlan, type PlanCoin } from '../wallet/payment-plan.js';
 import type { Deriver } from '../wallet/derive.js';
 import type { Keystore } from '../keystore/keystore.js';
 import type { EventLog, CustodyEvent } from './events.js';
@@ -25,54 +25,9 @@ import type { Operator } from './operator.js';
 import { putOp, type UtxoRecord } from './utxo-set.js';
 import type { WatchSet } from './watch.js';
 import type { WithdrawalRecord, Withdrawals } from './withdrawals.js';
+import { hotCoin, payoutRecord, type PayoutKind, type PayoutOptions, type PayoutRecord } from './payout-records.js';
 
-export type PayoutKind = 'withdrawals' | 'sweep' | 'cpfp';
-export type PayoutState = 'signed' | 'broadcast' | 'confirmed' | 'failed';
-
-/** A transaction of ours, written before it is broadcast. */
-export interface PayoutRecord {
-  readonly txid: string;
-  readonly kind: PayoutKind;
-  readonly hex: string;
-  readonly withdrawals: readonly string[];
-  readonly inputs: ReadonlyArray<Omit<HotCoin, 'value'> & { readonly value: string }>;
-  readonly change: { readonly vout: number; readonly index: number; readonly valueSats: string } | null;
-  readonly feeSats: string;
-  readonly vbytes: number;
-  readonly feeRate: number;
-  readonly state: PayoutState;
-  readonly createdAt: string;
-  readonly broadcastHeight: number | null;
-  readonly height: number | null;
-  /** For a CPFP child: the stuck parent; for a parent: its child. */
-  readonly parent: string | null;
-  readonly bumpedBy: string | null;
-  readonly failure: string | null;
-}
-
-export interface FeePolicy {
-  readonly targetBlocks: number;
-  readonly minSatPerVb: number;
-  readonly maxSatPerVb: number;
-  readonly fallbackSatPerVb: number;
-  readonly maxFeeSats: bigint;
-}
-
-export interface PayoutOptions {
-  readonly batchWindowMs: number;
-  readonly maxOutputs: number;
-  readonly fee: FeePolicy;
-  /** Blocks a broadcast transaction may wait before its change pays for it (CPFP). */
-  readonly bumpAfterBlocks: number;
-  readonly hot: { readonly minSats: bigint; readonly targetSats: bigint; readonly maxSats: bigint } | null;
-  readonly lookahead: number;
-  readonly clock?: Clock;
-  readonly log?: (line: string) => void;
-  /** Test-only fault injection (CUSTODY_FAULT_INJECT): called at each named step; may kill the process. */
-  readonly fault?: (step: 'after-approval' | 'after-sign' | 'after-persist' | 'after-broadcast') => void;
-}
-
-const DUST_CHANGE = 294n; // P2WPKH dust (Bitcoin Core GetDustThreshold at 3 sat/vB)
+export type { PayoutKind, PayoutOptions, PayoutRecord, PayoutState, FeePolicy } from './payout-records.js';
 
 export class Payouts {
   private readonly active = new Map<string, PayoutRecord>();
@@ -190,6 +145,10 @@ export class Payouts {
     await this.capHotBalance();
   }
 
+  private now(): string {
+    return new Date(this.clock()).toISOString();
+  }
+
   private canSign(): boolean {
     return this.keystore.status().state === 'unlocked' && this.operator.frozen === null && this.ledger.tip() !== null;
   }
@@ -223,7 +182,7 @@ export class Payouts {
       this.opts.fault?.('after-sign');
       const at = new Date(this.clock()).toISOString();
       const signed = batch.map((w, vout) => ({ ...w, state: 'signed' as const, txid: tx.getId(), vout, updatedAt: at }));
-      await this.persist(this.record(tx, 'withdrawals', built, signed.map((w) => w.id), null), signed, built.coins);
+      await this.persist(payoutRecord(tx, 'withdrawals', built, signed.map((w) => w.id), null, this.now()), signed, built.coins);
     } catch (err) {
       this.withdrawals.requeue(batch);
       throw err;
@@ -231,74 +190,18 @@ export class Payouts {
     return true;
   }
 
-  private build(
-    outputs: readonly TxOutputSpec[],
-    feeRate: number,
-    kind: PayoutKind,
-  ): { coins: UtxoRecord[]; outputs: TxOutputSpec[]; change: { vout: number; index: number; value: bigint } | null; fee: bigint; vbytes: number; feeRate: number } | null {
-    const coins = this.spendable();
-    const selected = selectCoins(
-      coins.map((c) => ({ id: `${c.txid}:${c.vout}`, value: BigInt(c.valueSats) })),
-      outputs.map((o) => o.script),
-      outputs.reduce((a, o) => a + o.value, 0n),
-      feeRate,
-    );
-    if (selected === null) {
-      this.alert('alert.insufficient_funds', { kind, neededSats: Number(outputs.reduce((a, o) => a + o.value, 0n)), spendableSats: Number(coins.reduce((a, c) => a + BigInt(c.valueSats), 0n)) });
-      return null;
-    }
-    const inputs = selected.inputs.map((id) => coins.find((c) => `${c.txid}:${c.vout}` === id) as UtxoRecord);
-    const changeIndex = this.changeNext;
-    const changeScript = this.hotChange.script(1, changeIndex);
-    const totalIn = inputs.reduce((a, c) => a + BigInt(c.valueSats), 0n);
-    const totalOut = outputs.reduce((a, o) => a + o.value, 0n);
-    const withChange = estimateVbytes(inputs.length, [...outputs.map((o) => o.script), changeScript]);
-    const feeWithChange = BigInt(Math.ceil(withChange * feeRate));
-    const changeValue = totalIn - totalOut - feeWithChange;
-    let result: { outputs: TxOutputSpec[]; change: { vout: number; index: number; value: bigint } | null; fee: bigint; vbytes: number };
-    if (changeValue >= DUST_CHANGE) {
-      result = { outputs: [...outputs, { script: changeScript, value: changeValue }], change: { vout: outputs.length, index: changeIndex, value: changeValue }, fee: feeWithChange, vbytes: withChange };
-    } else {
-      const vbytes = estimateVbytes(inputs.length, outputs.map((o) => o.script));
-      result = { outputs: [...outputs], change: null, fee: totalIn - totalOut, vbytes };
-      if (result.fee < BigInt(Math.ceil(vbytes * feeRate))) return null;
-    }
-    if (result.fee > this.opts.fee.maxFeeSats) {
-      this.alert('alert.fee_cap', { kind, feeSats: Number(result.fee), maxFeeSats: Number(this.opts.fee.maxFeeSats), feeRate });
-      return null;
-    }
-    return { coins: inputs, ...result, feeRate };
+  private build(outputs: readonly TxOutputSpec[], feeRate: number, kind: PayoutKind): (Omit<PaymentPlan<PlanCoin>, 'coins'> & { coins: UtxoRecord[] }) | null {
+    const records = new Map(this.spendable().map((c) => [`${c.txid}:${c.vout}`, c]));
+    const coins = [...records].map(([id, c]) => ({ id, value: BigInt(c.valueSats) }));
+    const r = planPayment({ coins, outputs, feeRate, change: { script: this.hotChange.script(1, this.changeNext), index: this.changeNext }, maxFeeSats: this.opts.fee.maxFeeSats });
+    if (r.ok) return { ...r.plan, coins: r.plan.coins.map((c) => records.get(c.id) as UtxoRecord) };
+    if (r.reason === 'insufficient_funds') this.alert('alert.insufficient_funds', { kind, neededSats: Number(r.neededSats), spendableSats: Number(r.spendableSats) });
+    else this.alert('alert.fee_cap', { kind, feeSats: Number(r.feeSats), maxFeeSats: Number(this.opts.fee.maxFeeSats), feeRate });
+    return null;
   }
 
   private sign(coins: readonly UtxoRecord[], outputs: readonly TxOutputSpec[]): import('bitcoinjs-lib').Transaction {
     return signHotTransaction(this.keystore.hotAccount(), coins.map(hotCoin), outputs);
-  }
-
-  private record(
-    tx: import('bitcoinjs-lib').Transaction,
-    kind: PayoutKind,
-    built: { coins: readonly UtxoRecord[]; change: { vout: number; index: number; value: bigint } | null; fee: bigint; vbytes: number; feeRate: number },
-    withdrawals: readonly string[],
-    parent: string | null,
-  ): PayoutRecord {
-    return {
-      txid: tx.getId(),
-      kind,
-      hex: tx.toHex(),
-      withdrawals,
-      inputs: built.coins.map((c) => ({ txid: c.txid, vout: c.vout, chain: c.chain, index: c.index, value: c.valueSats })),
-      change: built.change === null ? null : { vout: built.change.vout, index: built.change.index, valueSats: built.change.value.toString() },
-      feeSats: built.fee.toString(),
-      vbytes: built.vbytes,
-      feeRate: built.feeRate,
-      state: 'signed',
-      createdAt: new Date(this.clock()).toISOString(),
-      broadcastHeight: null,
-      height: null,
-      parent,
-      bumpedBy: null,
-      failure: null,
-    };
   }
 
   /** The signed transaction, its withdrawals, the coins it reserves and the change counter: one batch, before broadcast. */
@@ -453,7 +356,7 @@ export class Payouts {
     }
     const inputCoin = { ...coin, height: coin.height };
     const tx = signHotTransaction(this.keystore.hotAccount(), [hotCoin(inputCoin)], [{ script, value }]);
-    const child = this.record(tx, 'cpfp', { coins: [inputCoin], change: { vout: 0, index: changeIndex, value }, fee, vbytes, feeRate: rate }, [], parent.txid);
+    const child = payoutRecord(tx, 'cpfp', { coins: [inputCoin], change: { vout: 0, index: changeIndex, value }, fee, vbytes, feeRate: rate }, [], parent.txid, this.now());
     const updatedParent: PayoutRecord = { ...parent, bumpedBy: child.txid };
     this.active.set(parent.txid, updatedParent);
     this.opts.log?.(`payouts: ${parent.txid} stuck for ${this.opts.bumpAfterBlocks} blocks; child ${child.txid} pays ${fee} sats for both`);
@@ -482,7 +385,7 @@ export class Payouts {
     const built = this.build([{ script: out.script, value: confirmed - cap.targetSats }], await this.feeRate(), 'sweep');
     if (built === null) return;
     const tx = this.sign(built.coins, built.outputs);
-    const p = this.record(tx, 'sweep', built, [], null);
+    const p = payoutRecord(tx, 'sweep', built, [], null, this.now());
     this.opts.log?.(`payouts: hot balance ${confirmed} above ${cap.maxSats}: sweeping ${confirmed - cap.targetSats} sats to cold ${out.address} (${out.path})`);
     this.sweepNext = index + 1;
     this.watch.extend('cold', 1, this.sweepNext + this.opts.lookahead);
@@ -498,9 +401,4 @@ export class Payouts {
     const { event, ops } = this.events.append(type, data);
     void this.store.commit(ops).then(() => this.events.announce([event as CustodyEvent]));
   }
-}
-
-function hotCoin(c: UtxoRecord): HotCoin {
-  if (c.wallet !== 'hot') throw new CustodyError('INTERNAL', `coin ${c.txid}:${c.vout} is not a hot coin`);
-  return { txid: c.txid, vout: c.vout, value: BigInt(c.valueSats), chain: c.chain, index: c.index };
 }
