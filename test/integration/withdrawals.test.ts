@@ -218,8 +218,29 @@ t.test('a transaction stuck for bumpAfterBlocks blocks is bumped by CPFP through
   t.equal(done.txid, parent, 'the withdrawal is paid by the original transaction, never a different one');
 });
 
+t.test('a reorg that drops a confirmed withdrawal returns it to broadcast and sends the same transaction again', async (t) => {
+  const w = await create(payer, { requestId: 'reorged-1', address: dest(9), amountSats: 333_333 });
+  const txid = (await waitState(w.id, 'broadcast')).txid!;
+  const [block] = await mine(node, 1, funder.address);
+  const height = await node.client.getBlockCount();
+  await waitState(w.id, 'confirmed');
+  await submitBranch(node, await node.client.getBlockHash(height - 1), height - 1, 2, funder.script, 77);
+  t.not(await node.client.getBlockHash(height), block, 'its block was replaced');
+  const back = await waitState(w.id, 'broadcast');
+  t.equal(back.txid, txid, 'the same transaction');
+  await eventually('re-sent to the node', async () => ((await node.client.getRawMempool()).includes(txid) ? true : undefined));
+  await mine(node, 1, funder.address);
+  const again = await waitState(w.id, 'confirmed');
+  t.equal(again.txid, txid);
+  const types = (await allEvents(payer)).filter((e) => e.data['id'] === w.id).map((e) => e.type);
+  t.same(types, ['withdrawal.approved', 'withdrawal.signed', 'withdrawal.broadcast', 'withdrawal.confirmed', 'withdrawal.broadcast', 'withdrawal.confirmed']);
+});
+
 t.test('the hot balance above its cap is swept to a verified cold address within one block', async (t) => {
+  await mine(node, 1, funder.address); // earlier change confirmed: the balance below is all confirmed
+  await waitForTip(payer, node);
   const before = await payer.status();
+  t.equal(before.balances!.hot.unconfirmedSats, 0);
   const cold = new Deriver(regtestDescriptor(), 'regtest').address(1, 0);
   await funder.pay([{ address: hotAddress(fixture, 10), sats: 600_000_000n }]);
   await mine(node, 1, funder.address);
