@@ -23,6 +23,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { Withdrawals } from './service/withdrawals.js';
 import { Payouts, type PayoutOptions } from './service/payouts.js';
 import type { WithdrawalPolicy } from './policy/rules.js';
+import { parseDestination } from './wallet/destination.js';
 import { readKeyPairFile } from './rpc/curve-keys.js';
 import { deriveClientKey, RateLimiter, RequestVerifier, startZapHandler, Throttle, type ZapHandler } from './rpc/auth.js';
 import { AppServer, APP_ZAP_DOMAIN } from './rpc/app-server.js';
@@ -128,6 +129,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
         policy: withdrawalPolicy(config),
         whenLocked: w?.whenLocked ?? 'refuse',
         isLocked: () => keystore.status().state !== 'unlocked',
+        frozen: () => operator.frozen,
       });
       const payouts = await Payouts.open(store, events, withdrawals, chain.ledger, chain.watch, keystore, operator, chain.backend, chain.derivers, {
         batchWindowMs: w?.batch.windowMs ?? 2_000,
@@ -282,9 +284,18 @@ function withdrawalPolicy(config: Config): WithdrawalPolicy {
     maxAmountSats: w.maxAmountSats,
     windows: w.windows.map((x) => ({ name: x.name, seconds: x.seconds, ...(x.perClientSats === undefined ? {} : { perClientSats: x.perClientSats }), ...(x.globalSats === undefined ? {} : { globalSats: x.globalSats }) })),
     approval: w.approval ?? null,
-    allow: w.allow ?? null,
-    deny: w.deny,
+    allow: w.allow === undefined ? null : w.allow.map((a, i) => canonicalListed(a, config, `withdrawals.allow[${i}]`)),
+    deny: w.deny.map((a, i) => canonicalListed(a, config, `withdrawals.deny[${i}]`)),
   };
+}
+
+/** List entries compared as the canonical address (lower-case bech32), so case cannot slip past them. */
+function canonicalListed(address: string, config: Config, key: string): string {
+  try {
+    return parseDestination(address, config.network).address;
+  } catch (err) {
+    throw new CustodyError('CONFIG_INVALID', `${key}: ${err instanceof Error ? err.message : String(err)}`, { field: key });
+  }
 }
 
 function clientTable(config: Config): Map<string, ClientEntry> {

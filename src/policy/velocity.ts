@@ -79,15 +79,22 @@ export function windowUse(charges: readonly Charge[], windows: readonly Velocity
 
 /**
  * The most all clients together could still get approved within the next `horizonSeconds`, by the global
- * limits: a window at least that long caps it at what it has left; a shorter one refills as charges
- * age out, so it caps at most its limit times the number of windows in the horizon. Null: no limit.
+ * limits (an upper bound, for the worst case in status). A window W at least as long as the horizon H:
+ * everything approved in the horizon sits in the window ending at now+H, with the old charges still in
+ * it then (those after now+H-W): limit minus those. A shorter window: any W-long stretch holds at most
+ * its limit, and floor(H/W)+1 of them cover the horizon. Null: no global limit.
  */
 export function remainingAllowance(charges: readonly Charge[], windows: readonly VelocityWindow[], now: number, horizonSeconds: number): bigint | null {
   let best: bigint | null = null;
   for (const w of windows) {
     if (w.globalSats === undefined) continue;
-    const left = w.globalSats - used(charges, w, now);
-    const cap = w.seconds >= horizonSeconds ? (left > 0n ? left : 0n) : (left > 0n ? left : 0n) + w.globalSats * BigInt(Math.ceil(horizonSeconds / w.seconds) - 1);
+    let cap: bigint;
+    if (w.seconds >= horizonSeconds) {
+      const stillInside = now + horizonSeconds * 1000 - w.seconds * 1000;
+      let old = 0n;
+      for (const c of charges) if (c.at > stillInside && c.at <= now) old += c.amountSats;
+      cap = w.globalSats - old > 0n ? w.globalSats - old : 0n;
+    } else cap = w.globalSats * BigInt(Math.floor(horizonSeconds / w.seconds) + 1);
     if (best === null || cap < best) best = cap;
   }
   return best;

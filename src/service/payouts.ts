@@ -172,19 +172,25 @@ export class Payouts {
 
   /** Pays a batch of approved withdrawals in one transaction. False when it cannot now (funds, fee cap). */
   private async payBatch(batch: readonly WithdrawalRecord[]): Promise<boolean> {
-    const outputs: TxOutputSpec[] = batch.map((w) => ({ script: parseDestination(w.address, this.ledger.network).script, value: BigInt(w.amountSats) }));
-    const built = this.build(outputs, await this.feeRate(), 'withdrawals');
-    if (built === null) return false;
-    this.opts.fault?.('after-approval');
+    // Held from here on: no cancel can slip in between reading them and signing for them.
     this.withdrawals.hold(batch);
+    let committed = false;
     try {
+      const outputs: TxOutputSpec[] = batch.map((w) => ({ script: parseDestination(w.address, this.ledger.network).script, value: BigInt(w.amountSats) }));
+      const built = this.build(outputs, await this.feeRate(), 'withdrawals');
+      if (built === null) {
+        this.withdrawals.requeue(batch);
+        return false;
+      }
+      this.opts.fault?.('after-approval');
       const tx = this.sign(built.coins, built.outputs);
       this.opts.fault?.('after-sign');
-      const at = new Date(this.clock()).toISOString();
+      const at = this.now();
       const signed = batch.map((w, vout) => ({ ...w, state: 'signed' as const, txid: tx.getId(), vout, updatedAt: at }));
-      await this.persist(payoutRecord(tx, 'withdrawals', built, signed.map((w) => w.id), null, this.now()), signed, built.coins);
+      await this.persist(payoutRecord(tx, 'withdrawals', built, signed.map((w) => w.id), null, this.now()), signed, built.coins, [], () => (committed = true));
     } catch (err) {
-      this.withdrawals.requeue(batch);
+      // Never back in the queue once the signed transaction is on disk: that would pay them twice.
+      if (!committed) this.withdrawals.requeue(batch);
       throw err;
     }
     return true;
@@ -205,7 +211,7 @@ export class Payouts {
   }
 
   /** The signed transaction, its withdrawals, the coins it reserves and the change counter: one batch, before broadcast. */
-  private async persist(p: PayoutRecord, signed: readonly WithdrawalRecord[], coins: readonly UtxoRecord[], extra: readonly BatchOp[] = []): Promise<void> {
+  private async persist(p: PayoutRecord, signed: readonly WithdrawalRecord[], coins: readonly UtxoRecord[], extra: readonly BatchOp[] = [], onCommitted?: () => void): Promise<void> {
     const reserved = coins.map((c) => ({ ...c, reservedBy: p.txid }));
     const staged = this.withdrawals.stage(signed);
     const ops: BatchOp[] = [{ type: 'put', key: WITHDRAWALS.payout(p.txid), value: JSON.stringify(p) }, ...reserved.map((c) => putOp(c)), ...staged.ops, ...extra];
@@ -213,6 +219,7 @@ export class Payouts {
     const kindEvent = this.events.append(`payout.signed`, { txid: p.txid, kind: p.kind, withdrawals: p.withdrawals.length, feeSats: Number(p.feeSats), feeRate: p.feeRate, parent: p.parent });
     ops.push(...kindEvent.ops);
     await this.store.commit(ops);
+    onCommitted?.();
     for (const c of reserved) this.ledger.utxos.put(c);
     if (p.change !== null) {
       this.changeNext = p.change.index + 1;

@@ -13,7 +13,7 @@ import type { Clock, Network } from '../types.js';
 import type { BatchOp, Store } from '../store/db.js';
 import { WITHDRAWALS, withdrawalId } from '../store/layout.js';
 import { parseDestination } from '../wallet/destination.js';
-import { checkApprover, decide, type WithdrawalPolicy } from '../policy/rules.js';
+import { assertNotFrozen, checkApprover, decide, type WithdrawalPolicy } from '../policy/rules.js';
 import { checkVelocity, remainingAllowance, windowUse, type Charge, type WindowUse } from '../policy/velocity.js';
 import type { CustodyEvent, EventLog } from './events.js';
 
@@ -57,6 +57,8 @@ export interface WithdrawalOptions {
   /** While locked: accept and queue, or refuse with WALLET_LOCKED. */
   readonly whenLocked: 'queue' | 'refuse';
   readonly isLocked: () => boolean;
+  /** An operator's freeze refuses new withdrawals and approvals (DESIGN §6: frozen? is the first rule). */
+  readonly frozen?: () => { readonly reason: string } | null;
   readonly clock?: Clock;
 }
 
@@ -85,6 +87,7 @@ export class Withdrawals {
   private readonly clock: Clock;
   private readonly listeners = new Set<() => void>();
   private readonly pendingCreates: PendingCreate[] = [];
+  private readonly held = new Set<string>();
 
   private constructor(
     private readonly store: Store,
@@ -182,6 +185,7 @@ export class Withdrawals {
         return;
       }
       try {
+        assertNotFrozen(this.opts.frozen?.() ?? null);
         if (this.opts.whenLocked === 'refuse' && this.opts.isLocked()) {
           throw new CustodyError('WALLET_LOCKED', 'the hot wallet is locked; withdrawals are refused until custodians unlock it (withdrawals.whenLocked = "refuse")');
         }
@@ -271,6 +275,7 @@ export class Withdrawals {
   approve(id: string, actor: string): Promise<WithdrawalView> {
     return this.exclusive(async () => {
       const r = await this.mustBe(id, ['pending_approval'], 'approve');
+      assertNotFrozen(this.opts.frozen?.() ?? null);
       checkApprover(r.client, actor, r.approvals);
       const approvals = [...r.approvals, actor];
       const now = this.clock();
@@ -300,6 +305,8 @@ export class Withdrawals {
     return this.exclusive(async () => {
       const r = await this.mustBe(id, ['pending_approval', 'approved'], 'cancel');
       if (client !== undefined && r.client !== client) throw new CustodyError('WITHDRAWAL_NOT_FOUND', `id: no withdrawal ${id} of client ${client}`, { field: 'id' });
+      // Once the payouts service has taken it to sign, the signed transaction may already exist.
+      if (this.held.has(id)) throw new CustodyError('WITHDRAWAL_STATE', `withdrawal ${id} is being signed; it can no longer be cancelled`, { state: 'approved' });
       await this.write([{ ...r, state: 'cancelled', failure: `cancelled by ${actor}`, updatedAt: new Date(this.clock()).toISOString() }]);
       return this.get(id);
     });
@@ -345,6 +352,7 @@ export class Withdrawals {
   settle(records: readonly WithdrawalRecord[]): void {
     let approved = false;
     for (const r of records) {
+      this.held.delete(r.id);
       if (r.state === 'approved') {
         this.queue.set(r.id, r);
         approved = true;
@@ -356,13 +364,22 @@ export class Withdrawals {
     if (approved) for (const l of this.listeners) l();
   }
 
-  /** Takes withdrawals out of the queue while a payout for them is being built (back with settle or requeue). */
+  /**
+   * Takes withdrawals out of the queue while a payout for them is being built (back with settle or
+   * requeue); until then they cannot be cancelled, so a cancel can never race a signature.
+   */
   hold(records: readonly WithdrawalRecord[]): void {
-    for (const r of records) this.queue.delete(r.id);
+    for (const r of records) {
+      this.queue.delete(r.id);
+      this.held.add(r.id);
+    }
   }
 
   requeue(records: readonly WithdrawalRecord[]): void {
-    for (const r of records) if (r.state === 'approved') this.queue.set(r.id, r);
+    for (const r of records) {
+      this.held.delete(r.id);
+      if (r.state === 'approved') this.queue.set(r.id, r);
+    }
     const sorted = [...this.queue.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
     this.queue.clear();
     for (const r of sorted) this.queue.set(r.id, r);

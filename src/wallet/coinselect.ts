@@ -16,6 +16,10 @@ const P2WPKH_INPUT_EXTRA = { length: 27 };
 
 export function selectCoins(coins: readonly Candidate[], outputScripts: readonly Uint8Array[], totalOut: bigint, feeRate: number): { inputs: string[] } | null {
   if (coins.length === 0) return null;
+  // coinselect counts 10 vbytes of overhead, estimateVbytes 11 (the segwit marker and flag round up):
+  // ask for one vbyte's fee more, so what it selects always covers the fee we then require.
+  const rate = Math.ceil(feeRate);
+  totalOut += BigInt(rate);
   const perOutput = totalOut / BigInt(Math.max(1, outputScripts.length));
   const targets = outputScripts.map((script, i) => ({
     script,
@@ -23,7 +27,7 @@ export function selectCoins(coins: readonly Candidate[], outputScripts: readonly
     value: Number(i === outputScripts.length - 1 ? totalOut - perOutput * BigInt(outputScripts.length - 1) : perOutput),
   }));
   const utxos = coins.map((c) => ({ id: c.id, value: Number(c.value), script: P2WPKH_INPUT_EXTRA }));
-  const r = coinSelect(utxos, targets, Math.ceil(feeRate));
+  const r = coinSelect(utxos, targets, rate);
   if (r.inputs === undefined) return null;
   return { inputs: r.inputs.map((u) => u.id) };
 }

@@ -3,13 +3,18 @@
  * dust limit for that script type. Accepted: P2PKH, P2SH (base58check, BIP13) and P2WPKH, P2WSH (bech32,
  * BIP173), P2TR (bech32m, BIP350/341). Anything else, or another network's address, is refused by name.
  */
-import { address as baddress, networks, type Network as BtcNetwork } from 'bitcoinjs-lib';
+import { address as baddress, initEccLib, networks, type Network as BtcNetwork } from 'bitcoinjs-lib';
+import * as ecc from 'tiny-secp256k1';
 import { CustodyError } from '../errors.js';
 import type { Network } from '../types.js';
+
+// bitcoinjs-lib 7 decodes P2TR (bech32m) addresses only with an ECC library installed (DESIGN §11).
+initEccLib(ecc);
 
 export type DestinationType = 'p2pkh' | 'p2sh' | 'p2wpkh' | 'p2wsh' | 'p2tr';
 
 export interface Destination {
+  /** Canonical form: bech32/bech32m in lower case (BIP173 allows either case, never mixed). */
   readonly address: string;
   readonly type: DestinationType;
   readonly script: Uint8Array;
@@ -35,7 +40,8 @@ export function parseDestination(address: string, network: Network): Destination
   }
   const type = scriptType(script);
   if (type === null) throw new CustodyError('ADDRESS_INVALID', `address: "${address}" is of a type this daemon does not pay`, { field: 'address' });
-  return { address, type, script, dustSats: DUST[type] };
+  // The same script always has the same address string, so lists and idempotency compare like with like.
+  return { address: baddress.fromOutputScript(script, btcNetwork(network)), type, script, dustSats: DUST[type] };
 }
 
 export function scriptType(s: Uint8Array): DestinationType | null {

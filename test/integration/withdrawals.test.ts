@@ -136,8 +136,8 @@ t.test('limits refuse with POLICY_* codes naming the rule and what is left', asy
   });
   await t.rejects(create(payer, { requestId: 'dust', address: dest(2), amountSats: 100 }), { code: 'AMOUNT_INVALID', message: /below the dust limit of 294 sats/ });
   await t.rejects(create(payer, { requestId: 'foreign', address: 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq', amountSats: 10_000 }), { code: 'ADDRESS_INVALID', message: /not a valid regtest address/ });
-  // The per-client 24h limit (2 BTC): frozen, so approved withdrawals are charged but not paid.
-  t.equal((await custody(fixture, ['freeze', '--reason', 'velocity test'])).code, 0);
+  // The per-client 24h limit (2 BTC): locked, so approved withdrawals are charged and queued, not paid.
+  t.equal((await custody(fixture, ['lock'])).code, 0);
   const charged: WithdrawalView[] = [];
   let refusal: unknown;
   for (let i = 0; i < 25 && refusal === undefined; i++) {
@@ -154,7 +154,7 @@ t.test('limits refuse with POLICY_* codes naming the rule and what is left', asy
   for (const w of charged) await payer.call('withdrawal.cancel', { id: w.id });
   const usedAfter = (await payer.status()).withdrawals!.windows[0]!.usedSats;
   t.equal(usedBefore - usedAfter, charged.length * 10_000_000, 'cancelling releases exactly what was charged');
-  t.equal((await custody(fixture, ['unfreeze'])).code, 0);
+  await unlockDaemon(fixture);
   const s = await payer.status();
   t.ok(s.withdrawals!.worstCase24hSats <= s.balances!.hot.confirmedSats + s.balances!.hot.unconfirmedSats, 'the worst case is at most the hot balance');
   t.ok(s.withdrawals!.worstCase24hSats <= (s.withdrawals!.allowance24hSats ?? Infinity), 'and at most what the global limit allows');
@@ -182,11 +182,16 @@ t.test('large withdrawals wait for an approval that the requester can never give
   await waitState(w2.id, 'confirmed');
 });
 
-t.test('freeze stops signing at once; unfreeze resumes; while locked withdrawals wait', async (t) => {
-  t.equal((await custody(fixture, ['freeze', '--reason', 'drill'])).code, 0);
+t.test('freeze stops signing at once and refuses new withdrawals; unfreeze resumes; while locked withdrawals wait', async (t) => {
+  // Accepted while locked (so it cannot be signed yet, whatever the timing), then frozen, then unlocked:
+  // the freeze alone now keeps it from being signed.
+  t.equal((await custody(fixture, ['lock'])).code, 0);
   const w = await create(payer, { requestId: 'frozen-1', address: dest(6), amountSats: 250_000 });
+  t.equal((await custody(fixture, ['freeze', '--reason', 'drill'])).code, 0);
+  await unlockDaemon(fixture);
+  await t.rejects(create(payer, { requestId: 'frozen-2', address: dest(6), amountSats: 250_000 }), { code: 'FROZEN', message: /frozen by an operator \(drill\)/ });
   await new Promise((r) => setTimeout(r, 3_000));
-  t.equal((await get(payer, w.id)).state, 'approved', 'frozen: accepted, not signed');
+  t.equal((await get(payer, w.id)).state, 'approved', 'unlocked but frozen: not signed');
   t.equal((await custody(fixture, ['unfreeze'])).code, 0);
   await waitState(w.id, 'broadcast');
 
