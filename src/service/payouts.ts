@@ -39,6 +39,7 @@ export class Payouts {
   private sweepNext: number;
   private readonly clock: Clock;
   private lastAlert = new Map<string, number>();
+  private cachedRate: { rate: number; at: number } | undefined;
 
   private constructor(
     private readonly store: Store,
@@ -155,15 +156,24 @@ export class Payouts {
 
   // --- building and signing -------------------------------------------------------------------
 
+  /**
+   * The fee rate: the node's estimate for the target, clamped to the configured bounds, or the fallback
+   * when it has none. Kept for 30 s: estimates move with blocks, not per batch, and the call is on the
+   * path from request to signature.
+   */
   private async feeRate(): Promise<number> {
+    const now = this.clock();
+    if (this.cachedRate !== undefined && now - this.cachedRate.at < 30_000) return this.cachedRate.rate;
     const f = this.opts.fee;
-    let rate: number | null = null;
+    let estimate: number | null = null;
     try {
-      rate = await this.backend.estimateSmartFee(f.targetBlocks);
+      estimate = await this.backend.estimateSmartFee(f.targetBlocks);
     } catch (err) {
       if (!isCustodyError(err)) throw err;
     }
-    return Math.min(f.maxSatPerVb, Math.max(f.minSatPerVb, rate ?? f.fallbackSatPerVb));
+    const rate = Math.min(f.maxSatPerVb, Math.max(f.minSatPerVb, estimate ?? f.fallbackSatPerVb));
+    this.cachedRate = { rate, at: now };
+    return rate;
   }
 
   private spendable(): UtxoRecord[] {

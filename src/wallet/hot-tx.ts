@@ -4,7 +4,7 @@
  * tiny-secp256k1, not a Psbt (which is ~75 % validation overhead on this path).
  * Pure: keys and coins come in, a signed transaction comes out.
  */
-import { crypto as bcrypto, payments, script as bscript, Transaction } from 'bitcoinjs-lib';
+import { crypto as bcrypto, script as bscript, Transaction } from 'bitcoinjs-lib';
 import * as ecc from 'tiny-secp256k1';
 import { CustodyError } from '../errors.js';
 import type { BIP32Interface } from './keys.js';
@@ -37,6 +37,18 @@ export function estimateVbytes(inputs: number, outputs: readonly Uint8Array[]): 
  */
 export const RBF_SEQUENCE = 0xfffffffd;
 
+/**
+ * BIP143: the scriptCode of a P2WPKH input is OP_DUP OP_HASH160 <20-byte key hash> OP_EQUALVERIFY
+ * OP_CHECKSIG. Built by hand: bitcoinjs' payments.p2pkh validates far more than this needs, per input.
+ */
+function p2wpkhScriptCode(pubkey: Uint8Array): Uint8Array {
+  const out = new Uint8Array(25);
+  out.set([0x76, 0xa9, 0x14]);
+  out.set(bcrypto.hash160(pubkey), 3);
+  out.set([0x88, 0xac], 23);
+  return out;
+}
+
 /** Signs a transaction spending hot coins. `account` is the hot BIP84 account node (m/84h/coin/0h). */
 export function signHotTransaction(account: BIP32Interface, coins: readonly HotCoin[], outputs: readonly TxOutputSpec[]): Transaction {
   if (coins.length === 0) throw new CustodyError('INTERNAL', 'a transaction needs at least one input');
@@ -49,7 +61,7 @@ export function signHotTransaction(account: BIP32Interface, coins: readonly HotC
     const privateKey = child.privateKey;
     if (privateKey === undefined) throw new CustodyError('WALLET_LOCKED', 'the hot account has no private key');
     const pubkey = child.publicKey;
-    const scriptCode = payments.p2pkh({ hash: bcrypto.hash160(pubkey) }).output as Uint8Array;
+    const scriptCode = p2wpkhScriptCode(pubkey);
     const hash = tx.hashForWitnessV0(i, scriptCode, c.value, Transaction.SIGHASH_ALL);
     const signature = bscript.signature.encode(ecc.sign(hash, privateKey), Transaction.SIGHASH_ALL);
     tx.setWitness(i, [signature, pubkey]);
@@ -72,7 +84,7 @@ export function verifyHotTransaction(tx: Transaction, coins: readonly HotCoin[],
     if (sig === undefined || pubkey === undefined) return false;
     if (accountPublic !== undefined && Buffer.compare(Buffer.from(accountPublic.derive(c.chain).derive(c.index).publicKey), Buffer.from(pubkey)) !== 0) return false;
     const decoded = bscript.signature.decode(sig);
-    const scriptCode = payments.p2pkh({ hash: bcrypto.hash160(pubkey) }).output as Uint8Array;
+    const scriptCode = p2wpkhScriptCode(pubkey);
     return ecc.verify(tx.hashForWitnessV0(i, scriptCode, c.value, decoded.hashType), pubkey, decoded.signature);
   });
 }
