@@ -130,6 +130,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
         whenLocked: w?.whenLocked ?? 'refuse',
         isLocked: () => keystore.status().state !== 'unlocked',
         frozen: () => operator.frozen,
+        audit,
       });
       const payouts = await Payouts.open(store, events, withdrawals, chain.ledger, chain.watch, keystore, operator, chain.backend, chain.derivers, {
         batchWindowMs: w?.batch.windowMs ?? 2_000,
@@ -138,6 +139,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
         bumpAfterBlocks: w?.bumpAfterBlocks ?? 3,
         hot: config.hot ?? null,
         lookahead: config.chain?.lookahead ?? 100,
+        audit,
         log,
         ...(daemonOpts.fault === undefined ? {} : { fault: daemonOpts.fault }),
       });

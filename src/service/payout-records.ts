@@ -7,6 +7,7 @@ import { CustodyError } from '../errors.js';
 import type { Clock } from '../types.js';
 import type { HotCoin } from '../wallet/hot-tx.js';
 import type { UtxoRecord } from './utxo-set.js';
+import type { AuditLog } from '../audit/log.js';
 
 export type PayoutKind = 'withdrawals' | 'sweep' | 'cpfp';
 export type PayoutState = 'signed' | 'broadcast' | 'confirmed' | 'failed';
@@ -49,6 +50,8 @@ export interface PayoutOptions {
   readonly hot: { readonly minSats: bigint; readonly targetSats: bigint; readonly maxSats: bigint } | null;
   readonly lookahead: number;
   readonly clock?: Clock;
+  /** Where each signature is recorded (in the batch that persists the transaction). */
+  readonly audit?: AuditLog;
   readonly log?: (line: string) => void;
   /** Test-only fault injection (CUSTODY_FAULT_INJECT): called at each named step; may kill the process. */
   readonly fault?: (step: 'after-approval' | 'after-sign' | 'after-persist' | 'after-broadcast') => void;

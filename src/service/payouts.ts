@@ -228,6 +228,8 @@ export class Payouts {
     if (p.change !== null) ops.push({ type: 'put', key: WITHDRAWALS.changeIndex, value: String(p.change.index + 1) });
     const kindEvent = this.events.append(`payout.signed`, { txid: p.txid, kind: p.kind, withdrawals: p.withdrawals.length, feeSats: Number(p.feeSats), feeRate: p.feeRate, parent: p.parent });
     ops.push(...kindEvent.ops);
+    // Every signature the hot key makes is on record, in the batch that keeps the transaction.
+    if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append('system', 'payout.sign', { txid: p.txid, kind: p.kind, withdrawals: [...p.withdrawals], feeSats: Number(p.feeSats), parent: p.parent }).ops);
     await this.store.commit(ops);
     onCommitted?.();
     for (const c of reserved) this.ledger.utxos.put(c);

@@ -16,6 +16,7 @@ import { parseDestination } from '../wallet/destination.js';
 import { assertNotFrozen, checkApprover, decide, type WithdrawalPolicy } from '../policy/rules.js';
 import { checkVelocity, remainingAllowance, windowUse, type Charge, type WindowUse } from '../policy/velocity.js';
 import type { CustodyEvent, EventLog } from './events.js';
+import type { AuditLog } from '../audit/log.js';
 
 export type WithdrawalState = 'pending_approval' | 'approved' | 'signed' | 'broadcast' | 'confirmed' | 'failed' | 'cancelled' | 'rejected';
 
@@ -59,7 +60,15 @@ export interface WithdrawalOptions {
   readonly isLocked: () => boolean;
   /** An operator's freeze refuses new withdrawals and approvals (DESIGN §6: frozen? is the first rule). */
   readonly frozen?: () => { readonly reason: string } | null;
+  /** Every request, approval, rejection and cancellation is on record, in the batch of the change. */
+  readonly audit?: AuditLog;
   readonly clock?: Clock;
+}
+
+interface AuditEntry {
+  readonly actor: string;
+  readonly action: string;
+  readonly details: Record<string, unknown>;
 }
 
 interface PendingCreate {
@@ -72,6 +81,10 @@ interface PendingCreate {
 
 const ACTIVE: ReadonlySet<WithdrawalState> = new Set(['approved', 'signed', 'broadcast', 'confirmed']);
 const PRINTABLE = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+
+function auditDetails(r: WithdrawalRecord): Record<string, unknown> {
+  return { id: r.id, requestId: r.requestId, client: r.client, address: r.address, amountSats: Number(r.amountSats), state: r.state, approvals: [...r.approvals] };
+}
 
 export function view(r: WithdrawalRecord): WithdrawalView {
   return { ...r, amountSats: Number(r.amountSats) };
@@ -221,7 +234,12 @@ export class Withdrawals {
     if (fresh.length > 0) {
       ops.push({ type: 'put', key: WITHDRAWALS.next, value: String(next) });
       try {
-        await this.write(fresh.map((f) => f.record), ops);
+        await this.write(
+          fresh.map((f) => f.record),
+          ops,
+          undefined,
+          fresh.map((f) => ({ actor: `client:${f.record.client}`, action: 'withdrawal.create', details: auditDetails(f.record) })),
+        );
         this.next = next;
       } catch (err) {
         for (const f of fresh) f.g.reject(err);
@@ -281,12 +299,14 @@ export class Withdrawals {
       const now = this.clock();
       const at = new Date(now).toISOString();
       if (approvals.length < r.requiredApprovals) {
-        await this.write([{ ...r, approvals, updatedAt: at }], [], 'withdrawal.approval');
+        const partial = { ...r, approvals, updatedAt: at };
+        await this.write([partial], [], 'withdrawal.approval', [{ actor, action: 'withdrawal.approve', details: auditDetails(partial) }]);
         return (await this.get(id));
       }
       // The charge is made now: the limits must still hold at the moment the money is committed.
       checkVelocity(this.charges, this.opts.policy.windows, r.client, BigInt(r.amountSats), now);
-      await this.write([{ ...r, approvals, state: 'approved', approvedAt: at, updatedAt: at }]);
+      const approved: WithdrawalRecord = { ...r, approvals, state: 'approved', approvedAt: at, updatedAt: at };
+      await this.write([approved], [], undefined, [{ actor, action: 'withdrawal.approve', details: auditDetails(approved) }]);
       return this.get(id);
     });
   }
@@ -295,7 +315,8 @@ export class Withdrawals {
     return this.exclusive(async () => {
       const r = await this.mustBe(id, ['pending_approval'], 'reject');
       checkApprover(r.client, actor, []);
-      await this.write([{ ...r, state: 'rejected', failure: `rejected by ${actor}`, updatedAt: new Date(this.clock()).toISOString() }]);
+      const rejected: WithdrawalRecord = { ...r, state: 'rejected', failure: `rejected by ${actor}`, updatedAt: new Date(this.clock()).toISOString() };
+      await this.write([rejected], [], undefined, [{ actor, action: 'withdrawal.reject', details: auditDetails(rejected) }]);
       return this.get(id);
     });
   }
@@ -307,7 +328,8 @@ export class Withdrawals {
       if (client !== undefined && r.client !== client) throw new CustodyError('WITHDRAWAL_NOT_FOUND', `id: no withdrawal ${id} of client ${client}`, { field: 'id' });
       // Once the payouts service has taken it to sign, the signed transaction may already exist.
       if (this.held.has(id)) throw new CustodyError('WITHDRAWAL_STATE', `withdrawal ${id} is being signed; it can no longer be cancelled`, { state: 'approved' });
-      await this.write([{ ...r, state: 'cancelled', failure: `cancelled by ${actor}`, updatedAt: new Date(this.clock()).toISOString() }]);
+      const cancelled: WithdrawalRecord = { ...r, state: 'cancelled', failure: `cancelled by ${actor}`, updatedAt: new Date(this.clock()).toISOString() };
+      await this.write([cancelled], [], undefined, [{ actor, action: 'withdrawal.cancel', details: auditDetails(cancelled) }]);
       return this.get(id);
     });
   }
@@ -385,9 +407,11 @@ export class Withdrawals {
     for (const r of sorted) this.queue.set(r.id, r);
   }
 
-  private async write(records: readonly WithdrawalRecord[], extra: readonly BatchOp[] = [], eventType?: string): Promise<void> {
+  private async write(records: readonly WithdrawalRecord[], extra: readonly BatchOp[] = [], eventType?: string, audit: readonly AuditEntry[] = []): Promise<void> {
     const { ops, events } = this.stage(records, eventType);
-    await this.store.commit([...extra, ...ops]);
+    // Appended right before the commit call (no await between): audit sequence numbers stay in commit order.
+    const auditOps = this.opts.audit === undefined ? [] : audit.flatMap((a) => (this.opts.audit as AuditLog).append(a.actor, a.action, a.details).ops);
+    await this.store.commit([...extra, ...ops, ...auditOps]);
     this.settle(records);
     this.events.announce(events);
   }

@@ -115,6 +115,10 @@ t.test('a withdrawal is signed, broadcast and confirmed; the amount and the fee 
   t.equal(after.balances!.hot.confirmedSats, before.balances!.hot.confirmedSats - w.amountSats - fee, 'hot balance fell by amount + fee, exactly');
   const types = events.filter((e) => e.data['id'] === w.id).map((e) => e.type);
   t.same(types, ['withdrawal.approved', 'withdrawal.signed', 'withdrawal.broadcast', 'withdrawal.confirmed']);
+  const audit = await custody(fixture, ['audit', 'tail', '-n', '200']);
+  t.match(audit.stdout, new RegExp(`client:payer\\s+withdrawal\\.create.*${w.id}`), 'the request is on the audit record, naming the client');
+  t.match(audit.stdout, new RegExp(`system\\s+payout\\.sign.*${txid}`), 'and the signature');
+  t.equal((await custody(fixture, ['audit', 'verify'])).code, 0, 'the audit chain verifies');
 });
 
 t.test('50 withdrawals in one batch window become one transaction', async (t) => {
