@@ -21,6 +21,7 @@
  * Truncation of the newest records leaves a shorter chain that still verifies; only a copy of the head
  * kept elsewhere (the off-host syslog stream, DESIGN §1) can show it.
  */
+import { createHash } from 'node:crypto';
 import { CustodyError } from '../errors.js';
 import type { BatchOp, Store } from '../store/db.js';
 import { AUDIT, AUDIT_SEQ_MAX } from '../store/layout.js';
@@ -205,11 +206,18 @@ export class AuditLog {
     // A private deep copy, parsed back from the canonical text: the record and its hash cannot drift if
     // the caller mutates its object later, and what is stored is exactly what was hashed.
     const copy = JSON.parse(detailsText) as Record<string, unknown>;
-    const fields = { seq, time, actor, action, details: copy, prevHash: this.headHash };
-    const record: AuditRecord = deepFreeze({ ...fields, hash: recordHash(fields) });
+    const prevHash = this.headHash;
+    // canonicalJson of the record, written out rather than walked again (the details twice more cost as
+    // much as the rest of an address issuance): the keys in canonical (sorted) order, actor and action
+    // matched their ASCII rules above, time is ISO_TIME, prevHash hex, seq a safe integer, so each value's
+    // canonical form is JSON.stringify's. recordHash and verifyAudit recompute exactly this text.
+    const front = `{"action":${JSON.stringify(action)},"actor":${JSON.stringify(actor)},"details":${detailsText},`;
+    const back = `"prevHash":"${prevHash}","seq":${seq},"time":"${time}"}`;
+    const hash = createHash('sha256').update(front + back, 'utf8').digest('hex');
+    const record: AuditRecord = deepFreeze({ seq, time, actor, action, details: copy, prevHash, hash });
     this.headSeq = seq;
-    this.headHash = record.hash;
-    return { record, ops: [{ type: 'put', key: AUDIT.record(seq), value: canonicalJson(record) }] };
+    this.headHash = hash;
+    return { record, ops: [{ type: 'put', key: AUDIT.record(seq), value: `${front}"hash":"${hash}",${back}` }] };
   }
 
   /**

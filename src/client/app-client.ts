@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { Dealer, Subscriber } from 'zeromq';
 import { CustodyError } from '../errors.js';
-import { deriveClientKey, signRequest } from '../rpc/auth.js';
+import { deriveClientKey, RequestSigner } from '../rpc/auth.js';
 import { readKeyPairFile, type CurveKeyPair } from '../rpc/curve-keys.js';
 import type { CustodyEvent } from '../service/events.js';
 import type { StatusDocument } from '../service/status.js';
@@ -47,11 +47,11 @@ export interface DepositAddress {
 export class CustodyClient {
   readonly name: string;
   private readonly channel: RpcChannel;
-  private readonly macKey: Buffer;
+  private readonly signer: RequestSigner;
   private readonly keys: CurveKeyPair;
   /** Nonces are a random per-instance prefix and a counter: unique without a CSPRNG call per request. */
-  private readonly noncePrefix = randomBytes(8);
-  private nonceCounter = 0n;
+  private readonly noncePrefix = randomBytes(8).toString('hex');
+  private nonceCounter = 0;
 
   constructor(private readonly opts: CustodyClientOptions) {
     let keys: CurveKeyPair & { name: string };
@@ -63,7 +63,9 @@ export class CustodyClient {
     } else throw new CustodyError('INVALID_ARGUMENT', 'CustodyClient: give keyFile or keys');
     this.name = keys.name;
     this.keys = keys;
-    this.macKey = deriveClientKey({ secretKey: keys.secretKey, peerPublicKey: opts.serverPublicKey, clientPublicKey: keys.publicKey, serverPublicKey: opts.serverPublicKey });
+    const macKey = deriveClientKey({ secretKey: keys.secretKey, peerPublicKey: opts.serverPublicKey, clientPublicKey: keys.publicKey, serverPublicKey: opts.serverPublicKey });
+    this.signer = new RequestSigner(macKey, keys.name);
+    macKey.fill(0);
     const socket = new Dealer({ curveServerKey: opts.serverPublicKey, curvePublicKey: keys.publicKey, curveSecretKey: keys.secretKey, linger: 0, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
     socket.connect(opts.endpoint);
     this.channel = new RpcChannel(socket, opts.timeoutMs ?? 10_000);
@@ -72,16 +74,13 @@ export class CustodyClient {
   /** Any app method by name (for methods without a typed wrapper yet). */
   call(method: string, params?: Record<string, unknown>): Promise<unknown> {
     const id = this.channel.newId();
-    const auth = signRequest(this.macKey, { client: this.name, method, id, params }, Date.now(), () => this.nextNonce());
-    const frame = JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }), auth });
+    const frame = this.signer.frame(method, id, params, Date.now(), this.nextNonce());
     return this.channel.request(id, [frame], method);
   }
 
-  private nextNonce(): Uint8Array {
-    const nonce = Buffer.alloc(16);
-    this.noncePrefix.copy(nonce, 0);
-    nonce.writeBigUInt64BE(this.nonceCounter++, 8);
-    return nonce;
+  /** 16 hex digits of prefix, 16 of counter (2^53 requests before it would repeat: never). */
+  private nextNonce(): string {
+    return this.noncePrefix + (this.nonceCounter++).toString(16).padStart(16, '0');
   }
 
   newAddress(p: NewAddressParams): Promise<DepositAddress> {
@@ -166,7 +165,7 @@ export class CustodyClient {
   }
 
   async close(): Promise<void> {
-    this.macKey.fill(0);
+    this.signer.wipe();
     await this.channel.close();
   }
 }

@@ -12,20 +12,27 @@ import { SendQueue } from '../rpc/send-queue.js';
 interface Waiting {
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly method: string;
+  /** performance.now() after which the request fails with TIMEOUT. */
+  readonly deadline: number;
 }
 
 export class RpcChannel {
+  /**
+   * In insertion order, which is deadline order (every request gets the same timeout), so one timer for
+   * the oldest entry serves them all: a reply costs a Map delete instead of a clearTimeout.
+   */
   private readonly pending = new Map<RequestId, Waiting>();
   private readonly queue: SendQueue;
   private readonly loop: Promise<void>;
+  private timer: NodeJS.Timeout | undefined;
   private nextId = 1;
 
   constructor(
     private readonly socket: Dealer,
     private readonly timeoutMs: number,
   ) {
-    this.queue = new SendQueue(socket);
+    this.queue = new SendQueue(socket, undefined, true);
     this.loop = this.receive();
   }
 
@@ -36,18 +43,31 @@ export class RpcChannel {
   /** Sends the frames (JSON first) and resolves with the result or rejects with the daemon's CustodyError. */
   request(id: RequestId, frames: Array<Buffer | string>, method: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new CustodyError('TIMEOUT', `${method}: no reply within ${this.timeoutMs} ms (is custodyd running and this client allowed?)`));
-      }, this.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, method, deadline: performance.now() + this.timeoutMs });
+      this.timer ??= setTimeout(() => this.expire(), this.timeoutMs);
       this.queue.push(frames);
     });
   }
 
+  /** Fails every request past its deadline, then waits for the next one's. */
+  private expire(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    for (const [id, w] of this.pending) {
+      if (w.deadline > now) {
+        this.timer = setTimeout(() => this.expire(), Math.max(1, Math.ceil(w.deadline - now)));
+        return;
+      }
+      this.pending.delete(id);
+      w.reject(new CustodyError('TIMEOUT', `${w.method}: no reply within ${this.timeoutMs} ms (is custodyd running and this client allowed?)`));
+    }
+  }
+
   private async receive(): Promise<void> {
     try {
-      for await (const [frame] of this.socket) {
+      // receive() directly rather than the socket's async iterator: one promise per reply instead of three.
+      while (!this.socket.closed) {
+        const [frame] = await this.socket.receive();
         if (frame === undefined) continue;
         let res;
         try {
@@ -59,7 +79,6 @@ export class RpcChannel {
         const w = this.pending.get(res.id);
         if (w === undefined) continue;
         this.pending.delete(res.id);
-        clearTimeout(w.timer);
         if ('error' in res) w.reject(responseError(res.error));
         else w.resolve(res.result);
       }
@@ -69,8 +88,9 @@ export class RpcChannel {
   }
 
   async close(): Promise<void> {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
     for (const [id, w] of this.pending) {
-      clearTimeout(w.timer);
       w.reject(new CustodyError('UNAVAILABLE', 'the client was closed'));
       this.pending.delete(id);
     }

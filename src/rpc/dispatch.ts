@@ -6,7 +6,7 @@
 import { CustodyError } from '../errors.js';
 import type { DaemonServices } from '../service/daemon-services.js';
 import { METHODS, parseParams, roleAllows, type CallContext, type MethodSpec, type Role } from './methods.js';
-import { DecodeError, decodeRequest, encodeResponse, errorBody, peekId, type RequestId, type RpcRequest } from './protocol.js';
+import { DecodeError, decodeRequest, encodeResponseText, encodeResultText, errorBody, peekId, type RequestId, type RpcRequest } from './protocol.js';
 
 export interface AppCaller {
   readonly name: string;
@@ -26,7 +26,7 @@ export interface DispatchOptions {
   readonly onDone?: (info: { method: string; code: string; ms: number; caller: string }) => void;
 }
 
-export async function dispatch(frame: Buffer, secrets: readonly Buffer[], opts: DispatchOptions): Promise<Buffer> {
+export async function dispatch(frame: Buffer, secrets: readonly Buffer[], opts: DispatchOptions): Promise<string> {
   const started = performance.now();
   let id: RequestId | null = null;
   let method = '(undecoded)';
@@ -58,7 +58,7 @@ export async function dispatch(frame: Buffer, secrets: readonly Buffer[], opts: 
       const params = parseParams(req.method, spec, req.params);
       const result = await spec.handler(opts.services, params, ctx);
       opts.onDone?.({ method, code: 'OK', ms: performance.now() - started, caller });
-      return encodeResponse({ jsonrpc: '2.0', id: req.id, result: result ?? null });
+      return encodeResultText(req.id, result);
     }
     if (req.auth !== undefined) throw new CustodyError('INVALID_REQUEST', 'auth: the admin socket is authorised by file permissions, not authenticators');
     caller = `operator:${req.operator ?? 'unknown'}`;
@@ -67,7 +67,7 @@ export async function dispatch(frame: Buffer, secrets: readonly Buffer[], opts: 
     const params = parseParams(req.method, spec, req.params);
     const result = await spec.handler(opts.services, params, ctx);
     opts.onDone?.({ method, code: 'OK', ms: performance.now() - started, caller });
-    return encodeResponse({ jsonrpc: '2.0', id: req.id, result: result ?? null });
+    return encodeResultText(req.id, result);
   } catch (err) {
     if (err instanceof DecodeError) id = err.id;
     const body = errorBody(err);
@@ -76,21 +76,21 @@ export async function dispatch(frame: Buffer, secrets: readonly Buffer[], opts: 
       // The client gets "internal error"; the log gets what went wrong (messages carry no secrets).
       process.stderr.write(`custodyd: internal error in ${method}: ${err instanceof Error ? err.message : String(err)}\n`);
     }
-    return encodeResponse({ jsonrpc: '2.0', id, error: body });
+    return encodeResponseText({ jsonrpc: '2.0', id, error: body });
   } finally {
     for (const s of secrets) s.fill(0);
   }
 }
 
 /** The reply to a request that arrives while the daemon is stopping. */
-export function shuttingDown(frame: Buffer): Buffer {
+export function shuttingDown(frame: Buffer): string {
   let id: RequestId | null = null;
   try {
     id = peekId(JSON.parse(frame.toString('utf8')));
   } catch {
     /* no id to echo */
   }
-  return encodeResponse({ jsonrpc: '2.0', id, error: errorBody(new CustodyError('UNAVAILABLE', 'the daemon is shutting down; retry with the same requestId')) });
+  return encodeResponseText({ jsonrpc: '2.0', id, error: errorBody(new CustodyError('UNAVAILABLE', 'the daemon is shutting down; retry with the same requestId')) });
 }
 
 function lookup(method: string, admin: boolean): MethodSpec {

@@ -34,11 +34,20 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly string[]>> = {
 };
 
 export function roleAllows(roles: readonly Role[], method: string): boolean {
-  return roles.some((r) => ROLE_PERMISSIONS[r].some((m) => (m.endsWith('.') ? method.startsWith(m) : method === m)));
+  // Plain loops: this runs on every request.
+  for (const r of roles) {
+    for (const m of ROLE_PERMISSIONS[r]) if (m.endsWith('.') ? method.startsWith(m) : method === m) return true;
+  }
+  return false;
 }
 
 export interface MethodSpec<P extends z.ZodType = z.ZodType> {
   readonly params: P;
+  /**
+   * Optional hot-path check: returns what `params.parse` would for input it certainly accepts, or
+   * undefined for anything else, which then goes through the schema (so every error is the schema's).
+   */
+  readonly accept?: (params: unknown) => z.output<P> | undefined;
   /** Served on the app socket (to the roles that ROLE_PERMISSIONS allow). */
   readonly app: boolean;
   /** Served on the admin socket. */
@@ -48,22 +57,49 @@ export interface MethodSpec<P extends z.ZodType = z.ZodType> {
 
 const none = z.strictObject({}).optional();
 const withdrawalIdParam = z.string().regex(/^wd-[0-9a-f]{12}$/, 'expected a withdrawal id (wd- and 12 hex digits)');
-const requestId = z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'expected 1 to 64 characters of A-Z a-z 0-9 . _ : -');
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const requestId = z.string().regex(REQUEST_ID, 'expected 1 to 64 characters of A-Z a-z 0-9 . _ : -');
 
 function spec<P extends z.ZodType>(s: MethodSpec<P>): MethodSpec {
   return s as unknown as MethodSpec;
+}
+
+/**
+ * deposit.newAddress params that the schema below certainly accepts, checked by hand (zod took ~5 µs of
+ * the ~100 µs a request costs the daemon): a plain object with exactly requestId, account and optionally
+ * label, of the right types and lengths. Anything else returns undefined and goes through zod.
+ */
+function acceptNewAddress(p: unknown): { requestId: string; account: string; label?: string } | undefined {
+  if (typeof p !== 'object' || p === null || Object.getPrototypeOf(p) !== Object.prototype) return undefined;
+  let n = 0;
+  for (const k in p) {
+    if (k !== 'requestId' && k !== 'account' && k !== 'label') return undefined;
+    n++;
+  }
+  const { requestId, account, label } = p as Record<string, unknown>;
+  if (typeof requestId !== 'string' || !REQUEST_ID.test(requestId)) return undefined;
+  if (typeof account !== 'string' || account.length < 1 || account.length > 128) return undefined;
+  if (label === undefined) return n === 2 ? { requestId, account } : undefined;
+  if (typeof label !== 'string' || label.length > 256 || n !== 3) return undefined;
+  return { requestId, account, label };
 }
 
 export const METHODS: Readonly<Record<string, MethodSpec>> = {
   status: spec({ params: none, app: true, admin: true, handler: (svc) => svc.status() }),
   'deposit.newAddress': spec({
     params: z.strictObject({ requestId, account: z.string().min(1).max(128), label: z.string().max(256).optional() }),
+    accept: acceptNewAddress,
     app: true,
     admin: false,
-    handler: async (svc, p, ctx) => {
-      const r = await svc.deposits.newAddress({ requestId: p.requestId, account: p.account, ...(p.label === undefined ? {} : { label: p.label }) }, ctx.scope);
-      return { address: r.address, index: r.index, path: r.path, account: r.account, ...(r.label === undefined ? {} : { label: r.label }), created: r.created };
-    },
+    // p is exactly {requestId, account, label?} (the schema's output, or acceptNewAddress's).
+    handler: (svc, p, ctx) =>
+      svc.deposits
+        .newAddress(p, ctx.scope)
+        .then((r) =>
+          r.label === undefined
+            ? { address: r.address, index: r.index, path: r.path, account: r.account, created: r.created }
+            : { address: r.address, index: r.index, path: r.path, account: r.account, label: r.label, created: r.created },
+        ),
   }),
   'deposit.lookup': spec({
     params: z.strictObject({ address: z.string().min(1).max(128) }),
@@ -235,6 +271,8 @@ function login(ctx: CallContext): string {
 
 /** Validates params against the method's schema; the error names the first bad field and its rule. */
 export function parseParams(method: string, spec: MethodSpec, params: unknown): unknown {
+  const fast = spec.accept?.(params);
+  if (fast !== undefined) return fast;
   let r: ReturnType<typeof spec.params.safeParse>;
   try {
     r = spec.params.safeParse(params);

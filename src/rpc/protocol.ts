@@ -133,7 +133,9 @@ export function decodeRequest(frame: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BY
   if (operator !== undefined && (typeof operator !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(operator))) {
     throw new DecodeError('INVALID_REQUEST', 'operator: expected a login name', id);
   }
-  return { jsonrpc: '2.0', id, method, params: obj['params'], auth: obj['auth'], ...(operator === undefined ? {} : { operator }) };
+  return operator === undefined
+    ? { jsonrpc: '2.0', id, method, params: obj['params'], auth: obj['auth'] }
+    : { jsonrpc: '2.0', id, method, params: obj['params'], auth: obj['auth'], operator };
 }
 
 /** What may cross the wire for any error: known codes keep their safe message; anything else is INTERNAL. */
@@ -149,8 +151,22 @@ export function encodeResponse(res: RpcResponse): Buffer {
   return Buffer.from(JSON.stringify(res), 'utf8');
 }
 
+/**
+ * The reply as a string: zeromq.js copies a string into the message once, while a Buffer over 128 bytes
+ * is sent zero-copy and must be released by a callback on the main thread after the I/O thread sent it.
+ */
+export function encodeResponseText(res: RpcResponse): string {
+  return JSON.stringify(res);
+}
+
+/** The same text as encodeResponseText({jsonrpc: '2.0', id, result}), without building the envelope object. */
+export function encodeResultText(id: RequestId, result: unknown): string {
+  return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${(JSON.stringify(result ?? null) as string | undefined) ?? 'null'}}`;
+}
+
 export function decodeResponse(frame: Uint8Array): RpcResponse {
-  const doc = JSON.parse(Buffer.from(frame).toString('utf8')) as RpcResponse;
+  // A view, not a copy (Buffer.from(Uint8Array) would copy).
+  const doc = JSON.parse(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('utf8')) as RpcResponse;
   if (doc === null || typeof doc !== 'object' || doc.jsonrpc !== '2.0') throw new Error('not a JSON-RPC response');
   return doc;
 }

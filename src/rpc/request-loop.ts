@@ -7,7 +7,10 @@ import type { Router } from 'zeromq';
 import { shuttingDown } from './dispatch.js';
 import { SendQueue } from './send-queue.js';
 
-export type Handler = (frame: Buffer, extra: Buffer[]) => Promise<Buffer>;
+export type Handler = (frame: Buffer, extra: Buffer[]) => Promise<Buffer | string>;
+
+/** The extra frames of a one-frame message (shared: nothing writes to an empty array). */
+const NO_FRAMES: Buffer[] = [];
 
 export class RequestLoop {
   private readonly replies: SendQueue;
@@ -21,7 +24,7 @@ export class RequestLoop {
     private readonly handle: Handler,
     private readonly name: string,
   ) {
-    this.replies = new SendQueue(socket);
+    this.replies = new SendQueue(socket, undefined, true);
   }
 
   start(): void {
@@ -30,8 +33,14 @@ export class RequestLoop {
 
   private async receive(): Promise<void> {
     try {
-      for await (const [routing, frame, ...extra] of this.socket) {
+      // receive() directly rather than the socket's async iterator (three promises per message instead of
+      // one); a receive pending when the socket closes fails with EAGAIN, caught below as the normal end.
+      while (!this.socket.closed) {
+        const msg = await this.socket.receive();
+        const routing = msg[0];
+        const frame = msg[1];
         if (routing === undefined || frame === undefined) continue;
+        const extra = msg.length > 2 ? msg.slice(2) : NO_FRAMES;
         if (this.closing) {
           this.replies.push([routing, shuttingDown(frame)]);
           continue;

@@ -54,7 +54,10 @@ export interface DepositOptions {
   /** Warn in status when the recovery gap exceeds this (default 1,000). */
   readonly gapWarning?: number;
   readonly clock?: Clock;
-  /** Extra operations (e.g. the audit record) to commit in the same batch as each group of addresses. */
+  /**
+   * Extra operations (e.g. the audit record) to commit in the same batch as each group of addresses;
+   * called just before that batch is committed, in the same synchronous turn.
+   */
   readonly onIssue?: (records: readonly AddressRecord[]) => BatchOp[];
 }
 
@@ -89,23 +92,36 @@ export function validateNewAddress(req: NewAddressRequest, scope: string): void 
 
 /**
  * The first request with a given requestId in a group: its record once known (assigned and durable, or
- * read back from an earlier answer), and a promise that settles then, for repeats to wait on.
+ * read back from an earlier answer), and what repeats waiting for it want done once it settles
+ * (callbacks rather than a promise per request: repeats are rare, requests are not).
  */
 interface Issue {
   readonly p: Pending;
   record: AddressRecord | undefined;
-  readonly done: Promise<void>;
-  readonly settle: () => void;
+  settled: boolean;
+  waiters: Array<() => void> | undefined;
 }
 
 function newIssue(p: Pending): Issue {
-  let settle: () => void = () => undefined;
-  const done = new Promise<void>((resolve) => (settle = resolve));
-  return { p, record: undefined, done, settle };
+  return { p, record: undefined, settled: false, waiters: undefined };
+}
+
+function settle(issue: Issue): void {
+  issue.settled = true;
+  const waiters = issue.waiters;
+  issue.waiters = undefined;
+  if (waiters !== undefined) for (const w of waiters) w();
+}
+
+function onSettled(issue: Issue, then: () => void): void {
+  if (issue.settled) queueMicrotask(then);
+  else (issue.waiters ??= []).push(then);
 }
 
 interface Prepared {
   readonly ops: BatchOp[];
+  /** The records of `fresh`, for the audit record (onIssue), which is appended when the batch is committed. */
+  readonly records: AddressRecord[];
   readonly fresh: Issue[];
   /** Repeats of a request still being issued (in this group or one in flight). */
   readonly waiting: Array<{ p: Pending; issue: Issue }>;
@@ -115,13 +131,25 @@ interface Prepared {
 interface Pending {
   readonly req: NewAddressRequest;
   readonly scope: string;
+  /** ADDR.requestId(scope, req.requestId), computed once. */
+  readonly key: string;
   readonly resolve: (r: IssuedAddress) => void;
   readonly reject: (e: unknown) => void;
+}
+
+/** Two prepared groups as one, `b` prepared after `a` (its indexes and counter come after a's). */
+function mergePrepared(a: Prepared, b: Prepared): Prepared {
+  const merged: Prepared = { ops: a.ops.concat(b.ops), records: a.records.concat(b.records), fresh: a.fresh.concat(b.fresh), waiting: a.waiting.concat(b.waiting) };
+  const next = b.next ?? a.next;
+  if (next !== undefined) merged.next = next;
+  return merged;
 }
 
 export class DepositAddresses {
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
+  /** Wakes the flush loop while it waits for a write to end, so a new request is looked up meanwhile. */
+  private arrived: (() => void) | undefined;
   /** requestId key → the issue in a group not yet durable, so a repeat never gets a second address. */
   private readonly inflight = new Map<string, Issue>();
   private failed: CustodyError | undefined;
@@ -160,71 +188,104 @@ export class DepositAddresses {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      this.pending.push({ req, scope, resolve, reject });
+      this.pending.push({ req, scope, key: ADDR.requestId(scope, req.requestId), resolve, reject });
+      this.arrived?.();
       this.flushing ??= this.flushLoop();
     });
   }
 
   /**
-   * Two-stage pipeline: while one group's batch is being fsync'd, the next group is looked up and
-   * prepared. Commits stay strictly sequential (the index counter only moves forward), and nobody is
+   * Group commit, pipelined: while one group's batch is being written and fsync'd, every request that
+   * arrives is looked up and prepared at once, joining the next group; the moment the write ends, that
+   * group is committed, so a group holds what arrived during one fsync and no lookup waits between two
+   * writes. Commits stay strictly sequential (the index counter only moves forward), and nobody is
    * answered before the batch holding their address is durable.
    */
   private async flushLoop(): Promise<void> {
-    let committing: Promise<void> = Promise.resolve();
+    let committing: Promise<void> | undefined;
+    let ready: Prepared | undefined;
+    let readySize = 0;
     try {
       // Let every request arriving in this turn of the event loop join the first group.
       await new Promise<void>((r) => setImmediate(r));
-      while (this.pending.length > 0) {
-        // Bounded groups keep the pipeline full: one commits while the next is prepared.
-        const group = this.pending.length <= MAX_GROUP ? this.pending : this.pending.splice(0, MAX_GROUP);
-        if (group === this.pending) this.pending = [];
-        const prepared = await this.prepare(group);
-        await committing;
-        committing = this.commitGroup(prepared);
+      for (;;) {
+        if (committing === undefined && ready !== undefined) {
+          const group = ready;
+          ready = undefined;
+          readySize = 0;
+          const c: Promise<void> = this.commitGroup(group).then(() => {
+            if (committing === c) committing = undefined;
+          });
+          committing = c;
+          continue;
+        }
+        if (this.pending.length > 0 && readySize < MAX_GROUP) {
+          const more = await this.prepare(this.takePending(MAX_GROUP - readySize));
+          readySize += more.fresh.length + more.waiting.length;
+          ready = ready === undefined ? more : mergePrepared(ready, more);
+          continue;
+        }
+        if (committing === undefined) break; // nothing prepared, pending or being written
+        // A write is in flight and everything that arrived is prepared: wait for the write or an arrival.
+        const writing = committing;
+        await new Promise<void>((resolve) => {
+          this.arrived = resolve;
+          void writing.then(resolve);
+        });
+        this.arrived = undefined;
       }
-      await committing;
     } finally {
       this.flushing = undefined;
       if (this.pending.length > 0) this.flushing = this.flushLoop();
     }
   }
 
+  /** Up to `max` pending requests, oldest first. */
+  private takePending(max: number): Pending[] {
+    if (this.pending.length <= max) {
+      const all = this.pending;
+      this.pending = [];
+      return all;
+    }
+    return this.pending.splice(0, max);
+  }
+
   private async prepare(group: Pending[]): Promise<Prepared> {
-    const prepared: Prepared = { ops: [], fresh: [], waiting: [] };
+    const prepared: Prepared = { ops: [], records: [], fresh: [], waiting: [] };
     if (this.failed) {
       for (const p of group) p.reject(this.failed);
       return prepared;
     }
     // 1. Answered before? First by a group still being committed, then by the data dir.
-    const keys = group.map((p) => ADDR.requestId(p.scope, p.req.requestId));
-    const lookup: number[] = [];
+    const lookup: Issue[] = [];
+    const lookupKeys: string[] = [];
     const inGroup = new Map<string, Issue>();
-    group.forEach((p, i) => {
-      const k = keys[i] as string;
-      const issue = this.inflight.get(k) ?? inGroup.get(k);
+    for (const p of group) {
+      const issue = this.inflight.get(p.key) ?? inGroup.get(p.key);
       if (issue !== undefined) prepared.waiting.push({ p, issue });
       else {
-        inGroup.set(k, newIssue(p));
-        lookup.push(i);
+        const first = newIssue(p);
+        inGroup.set(p.key, first);
+        lookup.push(first);
+        lookupKeys.push(p.key);
       }
-    });
+    }
     let known: (string | undefined)[] = [];
     try {
-      known = lookup.length === 0 ? [] : await this.store.getMany(lookup.map((i) => keys[i] as string));
+      known = lookup.length === 0 ? [] : await this.store.getMany(lookupKeys);
     } catch (err) {
       for (const p of group) p.reject(err);
-      for (const issue of inGroup.values()) issue.settle();
+      for (const issue of inGroup.values()) settle(issue);
       prepared.waiting.length = 0;
       return prepared;
     }
     const earlier: Array<{ issue: Issue; index: number }> = [];
-    lookup.forEach((gi, j) => {
-      const issue = inGroup.get(keys[gi] as string) as Issue;
+    for (let j = 0; j < lookup.length; j++) {
+      const issue = lookup[j] as Issue;
       const stored = known[j];
       if (stored !== undefined) earlier.push({ issue, index: Number(stored) });
       else prepared.fresh.push(issue);
-    });
+    }
     if (earlier.length > 0) void this.answerEarlier(earlier);
     this.attachRepeats(prepared.waiting);
     if (prepared.fresh.length === 0) return prepared;
@@ -236,45 +297,44 @@ export class DepositAddresses {
     } catch (err) {
       for (const issue of prepared.fresh) {
         issue.p.reject(err);
-        issue.settle();
+        settle(issue);
       }
       prepared.fresh.length = 0;
       return prepared;
     }
     const issuedAt = new Date(this.clock()).toISOString();
-    const records: AddressRecord[] = [];
-    prepared.fresh.forEach((issue, i) => {
+    const records = prepared.records;
+    for (let i = 0; i < prepared.fresh.length; i++) {
+      const issue = prepared.fresh[i] as Issue;
       const a = taken[i] as PooledAddress;
-      const { req, scope } = issue.p;
-      const record: AddressRecord = {
-        index: a.index,
-        address: a.address,
-        path: `${this.originPath}/0/${a.index}`,
-        account: req.account,
-        ...(req.label === undefined ? {} : { label: req.label }),
-        requestId: req.requestId,
-        scope,
-        issuedAt,
-      };
+      const { req, scope, key } = issue.p;
+      const path = `${this.originPath}/0/${a.index}`;
+      const record: AddressRecord =
+        req.label === undefined
+          ? { index: a.index, address: a.address, path, account: req.account, requestId: req.requestId, scope, issuedAt }
+          : { index: a.index, address: a.address, path, account: req.account, label: req.label, requestId: req.requestId, scope, issuedAt };
       issue.record = record;
       records.push(record);
-      this.inflight.set(ADDR.requestId(scope, req.requestId), issue);
+      this.inflight.set(key, issue);
+      const index = String(a.index);
       prepared.ops.push(
         { type: 'put', key: ADDR.record(a.index), value: JSON.stringify(record) },
-        { type: 'put', key: ADDR.requestId(scope, req.requestId), value: String(a.index) },
-        { type: 'put', key: ADDR.address(a.address), value: String(a.index) },
+        { type: 'put', key, value: index },
+        { type: 'put', key: ADDR.address(a.address), value: index },
       );
-    });
+    }
     prepared.next = (taken[taken.length - 1] as PooledAddress).index + 1;
     prepared.ops.push({ type: 'put', key: ADDR.next, value: String(prepared.next) });
-    if (this.opts.onIssue) prepared.ops.push(...this.opts.onIssue(records));
     return prepared;
   }
 
   private async commitGroup(g: Prepared): Promise<void> {
     try {
       if (g.ops.length > 0) {
-        await this.store.commit(g.ops);
+        // The audit record is appended here, in the same synchronous turn as the commit that carries it
+        // (audit/log.ts: a record appended and committed later could land after another writer's).
+        const audit = this.opts.onIssue && g.records.length > 0 ? this.opts.onIssue(g.records) : [];
+        await this.store.commit(audit.length > 0 ? g.ops.concat(audit) : g.ops);
         if (g.next !== undefined) this.issuedNext = g.next;
       }
       for (const issue of g.fresh) issue.p.resolve({ ...(issue.record as AddressRecord), created: true });
@@ -287,15 +347,17 @@ export class DepositAddresses {
         issue.p.reject(this.failed);
       }
     } finally {
-      for (const issue of g.fresh) this.inflight.delete(ADDR.requestId(issue.p.scope, issue.p.req.requestId));
-      for (const issue of g.fresh) issue.settle();
+      for (const issue of g.fresh) {
+        this.inflight.delete(issue.p.key);
+        settle(issue);
+      }
     }
   }
 
   /** Repeats of a request still being answered: answered from its record once that is durable. */
   private attachRepeats(waiting: ReadonlyArray<{ p: Pending; issue: Issue }>): void {
     for (const { p, issue } of waiting) {
-      void issue.done.then(() => {
+      onSettled(issue, () => {
         if (issue.record === undefined) p.reject(this.failed ?? new CustodyError('STORE_IO', 'the first request with this requestId failed; retry'));
         else this.answerRepeat(p, issue.record);
       });
@@ -318,7 +380,7 @@ export class DepositAddresses {
         issue.record = JSON.parse(v) as AddressRecord;
         this.answerRepeat(issue.p, issue.record);
       }
-      issue.settle();
+      settle(issue);
     });
   }
 

@@ -3,6 +3,8 @@
  * the request path). It holds only the public descriptor; it is told a chain and an index range and
  * answers with addresses and output scripts.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ColdDescriptor } from '../wallet/descriptor.js';
 import { Deriver, type Chain } from '../wallet/derive.js';
@@ -35,9 +37,26 @@ export function deriveRange(deriver: Deriver, req: DeriveRequest): DeriveReply {
   return { from: req.from, addresses, scripts, scriptLength };
 }
 
+/**
+ * Lowers this thread's scheduling priority (its nice value; Linux lets setpriority(2) name a thread by its
+ * id), so refills run on CPU the request path leaves idle instead of delaying its replies. Best effort:
+ * elsewhere, or where /proc is not mounted, the worker keeps the normal priority. Never the main thread.
+ */
+export function lowerThreadPriority(nice: number): boolean {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isSafeInteger(tid) || tid <= 0 || tid === process.pid) return false;
+    setPriority(tid, nice);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 if (parentPort !== null && workerData !== null && typeof workerData === 'object' && 'descriptor' in workerData) {
   const port = parentPort;
-  const data = workerData as { descriptor: ColdDescriptor; network: Network };
+  const data = workerData as { descriptor: ColdDescriptor; network: Network; nice?: number };
+  if (data.nice !== undefined && data.nice > 0) lowerThreadPriority(data.nice);
   const deriver = new Deriver(data.descriptor, data.network);
   port.on('message', (req: DeriveRequest) => {
     try {

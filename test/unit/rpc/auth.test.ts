@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { newCurveKeyPair, type CurveKeyPair } from '../../../src/rpc/curve-keys.js';
-import { deriveClientKey, macInput, RequestVerifier, signRequest, type RequestAuth } from '../../../src/rpc/auth.js';
+import { deriveClientKey, macInput, RequestSigner, RequestVerifier, signRequest, type RequestAuth } from '../../../src/rpc/auth.js';
 import { z85Encode } from '../../../src/rpc/z85.js';
 
 const T0 = 1_750_000_000_000;
@@ -61,6 +61,46 @@ t.test('the MAC covers exactly the documented string', async (t) => {
   t.equal(macInput('alice', T0, auth.nonce, REQ.method, REQ.id, REQ.params).toString('utf8'), text);
   t.equal(auth.mac, createHmac('sha256', key).update(text, 'utf8').digest('hex'));
   t.match(signRequest(key, { client: 'alice', method: 'status', id: 'a' }, T0, randomBytes).mac, /^[0-9a-f]{64}$/);
+});
+
+t.test('RequestSigner writes the same frame as JSON.stringify of the request with signRequest\'s auth', async (t) => {
+  const key = clientSide(alice);
+  const signer = new RequestSigner(key, 'alice');
+  const nonce = 'ab'.repeat(16);
+  const cases: Array<{ method: string; id: number | string; params?: unknown }> = [
+    REQ,
+    { method: 'status', id: 'a"b\\c' },
+    { method: 'deposit.newAddress', id: 0, params: { requestId: 'r-1', account: 'ünïcödé ✓ \u2028', label: '"quoted"\n' } },
+    { method: 'deposit.list', id: 9, params: null },
+    // Longer than the pads' scratch space: the MAC then comes from createHmac, and must be the same.
+    { method: 'deposit.newAddress', id: 10, params: { requestId: 'r-2', account: 'a', label: 'é'.repeat(3_000) } },
+  ];
+  for (const req of cases) {
+    const frame = signer.frame(req.method, req.id, req.params, T0 + 0.7, nonce);
+    const auth = signRequest(key, { client: 'alice', ...req }, T0, (n) => Buffer.from(nonce, 'hex').subarray(0, n));
+    t.equal(frame, JSON.stringify({ jsonrpc: '2.0', id: req.id, method: req.method, ...(req.params === undefined ? {} : { params: req.params }), auth }), req.method);
+    const { verifier } = setup();
+    const parsed = JSON.parse(frame) as { method: string; id: unknown; params?: unknown; auth: unknown };
+    t.equal(verifier.verify(parsed), 'alice', `${req.method}: verifies`);
+  }
+  t.throws(() => signer.frame('status', 1, undefined, T0, 'AB'.repeat(16)), { code: 'INTERNAL' }, 'a nonce must be lowercase hex');
+  signer.wipe();
+  const { verifier } = setup();
+  t.throws(() => verifier.verify(JSON.parse(signer.frame('status', 2, undefined, T0, nonce)) as never), { code: 'UNAUTHENTICATED' }, 'a wiped signer signs nothing valid');
+});
+
+t.test('the verifier\'s HMAC (two one-shot SHA-256 over the key pads) equals createHmac for any message length', async (t) => {
+  const { verifier, sign } = setup();
+  // Around the SHA-256 block boundaries and the scratch size, ASCII and multi-byte.
+  for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 2_700, 2_731, 2_740, 8_200, 20_000]) {
+    for (const ch of ['x', 'é', '✓']) {
+      const req = { method: 'deposit.newAddress', id: `${n}${ch}`, params: { requestId: 'r', account: 'a', label: ch.repeat(n) } };
+      t.equal(verifier.verify(sign(req)), 'alice', `${n} × ${ch}`);
+      const forged = sign(req);
+      (forged.params as { label: string }).label += '!';
+      t.throws(() => verifier.verify(forged), { code: 'UNAUTHENTICATED', message: /^auth\.mac:/ }, `${n} × ${ch}, changed`);
+    }
+  }
 });
 
 t.test('a correctly signed request verifies to its client name', async (t) => {

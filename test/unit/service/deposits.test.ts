@@ -7,6 +7,7 @@ import { BIP32Factory } from 'bip32';
 import * as ecc from 'tiny-secp256k1';
 import { Store } from '../../../src/store/db.js';
 import { DepositAddresses, type IssuedAddress } from '../../../src/service/deposits.js';
+import { AuditLog, verifyAudit } from '../../../src/audit/log.js';
 import { regtestDescriptor } from '../../support/wallets.js';
 
 const descriptor = regtestDescriptor();
@@ -94,6 +95,48 @@ t.test('bad requests are refused with the field and rule, and nothing is issued'
   }
   t.equal(deposits.gap().highestIssued, -1);
   await close();
+});
+
+t.test('every address is in an audit record of its own batch, also with other writers appending to the log meanwhile', async (t) => {
+  const store = await Store.open(newDir(), identity);
+  const audit = await AuditLog.open(store);
+  // Audit rows must reach the store in seq order: one committed ahead of an earlier one would leave a hole
+  // in the chain if the process died between the two writes.
+  const landed: string[] = [];
+  const commit = store.commit.bind(store);
+  store.commit = (ops) => {
+    landed.push(...ops.filter((o) => o.key.startsWith('u!')).map((o) => o.key));
+    return commit(ops);
+  };
+  const batches: string[][] = [];
+  const deposits = await DepositAddresses.open(store, descriptor, {
+    pool: { size: 2048, batch: 256, workers: 0 },
+    onIssue: (records) => {
+      batches.push(records.map((r) => r.requestId));
+      return audit.append('client:test', 'address.issue', { addresses: records.map((r) => [r.index, r.requestId]) }).ops;
+    },
+  });
+  await deposits.warm(2048);
+  // Waves of requests arriving while earlier groups are being written (so groups merge), interleaved with
+  // another writer that appends and commits at once, as the daemon's other services do.
+  const calls: Array<Promise<IssuedAddress>> = [];
+  const others: Array<Promise<unknown>> = [];
+  for (let wave = 0; wave < 40; wave++) {
+    for (let i = 0; i < 1 + (wave % 7) * 9; i++) calls.push(deposits.newAddress({ requestId: `w${wave}-${i}`, account: 'a' }));
+    others.push(audit.appendNow('system', 'tick', { wave }));
+    await new Promise((r) => setTimeout(r, wave % 3));
+  }
+  const issued = await Promise.all(calls);
+  await Promise.all(others);
+  t.same(issued.map((r) => r.index).sort((a, b) => a - b), issued.map((_, i) => i), 'indexes contiguous');
+  t.same(batches.flat().sort(), issued.map((r) => r.requestId).sort(), 'each address in exactly one audit record');
+  t.ok(batches.length < calls.length, `${calls.length} addresses in ${batches.length} groups`);
+  t.same(landed, [...landed].sort(), 'audit rows committed in seq order');
+  const v = await verifyAudit(store);
+  t.equal(v.ok, true, 'the chain verifies: no record landed before an earlier one');
+  t.equal(v.count, batches.length + others.length);
+  await deposits.close();
+  await store.close();
 });
 
 t.test('list, gap report and recovery manifest', async (t) => {
