@@ -51,6 +51,8 @@ export class Ledger implements ChainSink {
   private readonly pending = new Map<string, DepositRecord>();
   private readonly clock: Clock;
   private readonly changeListeners = new Set<() => void>();
+  /** Unconfirmed txids missing from the last mempool snapshot (dropped if missing from the next too). */
+  private missingBefore = new Set<string>();
 
   private constructor(
     private readonly store: Store,
@@ -312,16 +314,25 @@ export class Ledger implements ChainSink {
       const coin = coins.get(key) ?? this.utxos.get(s.prevTxid, s.prevVout);
       if (coin !== undefined && coin.spentBy === null) coins.set(key, { ...coin, spentBy: { txid: s.txid, height: null } });
     }
-    // Unconfirmed payments and spends whose transaction left the mempool without being mined.
+    // Unconfirmed payments and spends whose transaction left the mempool without being mined. Only when
+    // missing from two snapshots in a row: a node may drop a mined transaction from its mempool a moment
+    // before its best block hash moves, and the next pass applies that block first.
+    const missing = new Set<string>();
+    const leftMempool = (txid: string): boolean => {
+      if (mempool.has(txid)) return false;
+      missing.add(txid);
+      return this.missingBefore.has(txid);
+    };
     for (const u of this.utxos.values()) {
-      if (u.height === null && !mempool.has(u.txid)) gone.push(u);
-      else if (u.spentBy !== null && u.spentBy.height === null && !mempool.has(u.spentBy.txid)) coins.set(outpointKey(u.txid, u.vout), { ...u, spentBy: null });
+      if (u.height === null && leftMempool(u.txid)) gone.push(u);
+      else if (u.spentBy !== null && u.spentBy.height === null && leftMempool(u.spentBy.txid)) coins.set(outpointKey(u.txid, u.vout), { ...u, spentBy: null });
     }
     for (const [dkey, d] of this.pending) {
-      if (d.height !== null || mempool.has(d.txid)) continue;
+      if (d.height !== null || !leftMempool(d.txid)) continue;
       touched.set(dkey, { ...d, state: 'reorged' });
       pendingEvents.push({ type: 'deposit.reorged', data: { reason: 'left-mempool', wasConfirmed: false }, depositKey: dkey });
     }
+    this.missingBefore = missing;
     if (coins.size === 0 && gone.length === 0 && touched.size === 0) return;
     for (const c of coins.values()) ops.push(putOp(c));
     for (const g of gone) ops.push({ type: 'del', key: UTXOS.record(g.txid, g.vout) });
