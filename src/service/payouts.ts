@@ -318,6 +318,11 @@ export class Payouts {
     const tip = this.ledger.tip()?.height ?? 0;
     let mempool: Set<string> | undefined;
     for (const p of [...this.active.values()]) {
+      // 100 blocks deep: no reorg will take it back; stop following it (the record stays on disk).
+      if (p.state === 'confirmed' && p.height !== null && p.height < tip - 100) {
+        this.active.delete(p.txid);
+        continue;
+      }
       if (this.unchanged(p, tip)) continue;
       const coins = await this.inputCoins(p);
       const minedAt = coins.every((c) => c?.spentBy?.txid === p.txid && c.spentBy.height !== null) ? (coins[0]?.spentBy?.height ?? null) : null;
