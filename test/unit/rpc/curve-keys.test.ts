@@ -89,7 +89,8 @@ t.test('a missing file, a directory and malformed contents give KEY_FILE errors 
     ['duplicate role', good.replace('"monitor"', '"deposits"'), /roles: a role is listed twice/],
     ['short public key', good.replace(/publicKey = "[^"]{40}"/, 'publicKey = "HelloWorld"'), /publicKey: expected a 40-character Z85 key/],
     ['secret key not Z85', good.replace(/secretKey = "[^"]{40}"/, `secretKey = "${'~'.repeat(40)}"`), /secretKey: expected a 40-character Z85 key/],
-    ['halves of two pairs', good.replace(/publicKey = "[^"]{40}"/, `publicKey = "${other.publicKey}"`), /secretKey does not match publicKey/],
+    // A replacer function: Z85 keys contain `$` and `&`, and "$&" in a replacement string means "the match".
+    ['halves of two pairs', good.replace(/publicKey = "[^"]{40}"/, () => `publicKey = "${other.publicKey}"`), /secretKey does not match publicKey/],
     ['no secret key', good.replace(/secretKey = .*\n/, ''), /secretKey: expected/],
   ];
   for (const [what, text, message] of cases) {
@@ -101,7 +102,7 @@ t.test('a missing file, a directory and malformed contents give KEY_FILE errors 
 
 t.test('parse errors never quote the secret key', async (t) => {
   const c = client();
-  const text = serializeKeyPairFile(c).replace(`secretKey = "${c.secretKey}"`, `secretKey = "${c.secretKey}`);
+  const text = serializeKeyPairFile(c).replace(`secretKey = "${c.secretKey}"`, () => `secretKey = "${c.secretKey}`);
   const err = thrown(() => parseKeyPairFile(text, 'k.key'));
   t.match(err.message, /^k\.key: not a valid TOML key file/);
   t.notOk(err.message.includes(c.secretKey.slice(0, 20)), 'no part of the secret key in the message');
