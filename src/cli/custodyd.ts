@@ -39,6 +39,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     const e = daemon.endpoints;
     log(`started ${VERSION} on ${config.network}, wallet LOCKED (${daemon.services.keystore.body.threshold} of ${daemon.services.keystore.body.custodians.length} custodians unlock)`);
     log(`app rpc: ${e.app ?? 'off'}; events: ${e.events ?? 'off'}; admin: ${e.admin ?? 'off'}`);
+    watchEventLoop(log);
   } catch (err) {
     process.removeAllListeners('SIGHUP');
     return reportError(err, io);
@@ -57,6 +58,19 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     };
     if (requested !== undefined) onSignal(requested);
   });
+}
+
+/**
+ * Says when the event loop was blocked for more than 2 s: every request, block and signature waits
+ * behind it, and without this line a stall looks like a lost message from outside.
+ */
+function watchEventLoop(log: (line: string) => void): void {
+  let last = Date.now();
+  setInterval(() => {
+    const now = Date.now();
+    if (now - last > 3_000) log(`warning: the event loop was blocked for ${now - last - 1_000} ms`);
+    last = now;
+  }, 1_000).unref();
 }
 
 /**

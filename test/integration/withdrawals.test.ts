@@ -74,6 +74,8 @@ t.before(async () => {
 });
 
 t.teardown(async () => {
+  // On a failure, the daemon's own account of what it did is the first thing one needs (CI has nothing else).
+  if (!t.passing() && daemon !== undefined) console.error(`custodyd stderr (last 20,000 chars):\n${daemon.stderr().slice(-20_000)}`);
   for (const c of [payer, approver, both]) await c?.close();
   await daemon?.stop();
   await node?.stop();
@@ -83,7 +85,9 @@ const create = (c: CustodyClient, p: Record<string, unknown>): Promise<Withdrawa
 const get = (c: CustodyClient, id: string): Promise<WithdrawalView> => c.call('withdrawal.get', { id }) as Promise<WithdrawalView>;
 const dest = (i: number): string => new Deriver(regtestDescriptor(), 'regtest').address(1, 1000 + i); // nobody's hot address; not a deposit either
 
-async function waitState(id: string, state: string, timeoutMs = 20_000): Promise<WithdrawalView> {
+// 60 s: normally a second or two; a CI run once needed more than 20 s for one step under load (the
+// daemon's stderr is printed on a failure to tell a stall from a bug).
+async function waitState(id: string, state: string, timeoutMs = 60_000): Promise<WithdrawalView> {
   return eventually(`${id} ${state}`, async () => {
     const w = await get(payer, id).catch(() => get(both, id));
     return w.state === state ? w : undefined;
