@@ -70,6 +70,15 @@ export const ERROR_CODES = {
   POLICY_VELOCITY: 'the amount would exceed a rolling withdrawal limit',
   POLICY_DESTINATION: 'the destination is refused by the allowlist or denylist',
   POLICY_SELF_APPROVAL: 'a withdrawal cannot be approved by the client that requested it',
+  // cold sweeps and the offline signer
+  PSBT_INVALID: 'the file is not a valid PSBT (BIP174)',
+  SWEEP_NOT_FOUND: 'no sweep proposal with that id or unsigned transaction',
+  SWEEP_MISMATCH: 'the PSBT is not the transaction the daemon proposed',
+  SWEEP_SIGNATURES: 'a signature is invalid, or fewer signatures than the descriptor requires',
+  SWEEP_STATE: 'the sweep is not in a state that allows this',
+  SWEEP_FUNDS: 'the cold wallet has not enough confirmed coins for this sweep',
+  SIGNER_REFUSED: 'the offline signer refuses to sign this PSBT (unknown output, fee cap, foreign key)',
+  SIGNER_CONFIG: 'the offline signer\'s pinned configuration is missing or invalid',
   INTERNAL: 'internal error',
 } as const;
 

@@ -2,6 +2,7 @@
  * The composition root, and nothing else (DESIGN §7): config → crypto self-test → store → audit check →
  * keystore (locked) → services → RPC doors. Every other module receives what it needs from here.
  */
+import { join } from 'node:path';
 import { CustodyError } from './errors.js';
 import type { Config } from './config/schema.js';
 import { selfTest } from './crypto/self-test.js';
@@ -22,6 +23,7 @@ import { depositConfirmations } from './config/schema.js';
 import { readFileSync, statSync } from 'node:fs';
 import { Withdrawals } from './service/withdrawals.js';
 import { Payouts, type PayoutOptions } from './service/payouts.js';
+import { Sweeps } from './service/sweeps.js';
 import type { WithdrawalPolicy } from './policy/rules.js';
 import { parseDestination } from './wallet/destination.js';
 import { readKeyPairFile } from './rpc/curve-keys.js';
@@ -121,7 +123,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
         opened.unshift(() => notifier.close());
       }
     }
-    let payments: { withdrawals: Withdrawals; payouts: Payouts } | null = null;
+    let payments: { withdrawals: Withdrawals; payouts: Payouts; sweeps: Sweeps } | null = null;
     if (chain !== null && (config.withdrawals !== undefined || config.hot !== undefined)) {
       const w = config.withdrawals;
       const withdrawals = await Withdrawals.open(store, events, {
@@ -144,7 +146,17 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
         ...(daemonOpts.fault === undefined ? {} : { fault: daemonOpts.fault }),
       });
       opened.unshift(() => payouts.stop());
-      payments = { withdrawals, payouts };
+      const sweeps = await Sweeps.open(store, events, chain.ledger, payouts, chain.backend, chain.derivers, {
+        outbox: config.sweeps.outbox ?? join(config.dataDir, 'outbox'),
+        maxFeeSats: config.sweeps.maxFeeSats,
+        maxInputs: config.sweeps.maxInputs,
+        minConfirmations: depositConfirmations(config),
+        lookahead: config.chain?.lookahead ?? 100,
+        autoRefill: config.sweeps.autoRefill && config.hot !== undefined,
+        audit,
+        log,
+      });
+      payments = { withdrawals, payouts, sweeps };
     }
     const services = new DaemonServices(VERSION, config.network, store, journal, audit, events, keystore, operator, deposits, chain, payments);
 
@@ -212,7 +224,8 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
       };
     }
     if (config.admin !== undefined) {
-      admin = new AdminServer({ endpoint: config.admin.endpoint, services, maxFrameBytes: 1024 * 1024 });
+      // 16 MiB: sweep.import carries several signed PSBTs in one request (the admin socket is local and operators only).
+      admin = new AdminServer({ endpoint: config.admin.endpoint, services, maxFrameBytes: 16 * 1024 * 1024 });
       await admin.start();
       opened.unshift(() => (admin as AdminServer).close());
     }

@@ -8,6 +8,7 @@ import { registerKeyCommands } from './keys.js';
 import { registerAuditCommands } from './audit.js';
 import { registerChainCommands } from './chain.js';
 import { registerWithdrawalCommands } from './withdrawals.js';
+import { registerSweepCommands } from './sweeps.js';
 
 export const VERSION = '0.1.0';
 
@@ -22,6 +23,7 @@ export function buildCustodyProgram(io: CliIo): Command {
   registerAuditCommands(program, io);
   registerChainCommands(program, io);
   registerWithdrawalCommands(program, io);
+  registerSweepCommands(program, io);
   return program;
 }
 

@@ -153,6 +153,14 @@ export const configSchema = z
         bumpAfterBlocks: whole(1, 1_000, 'blocks').default(3),
       })
       .optional(),
+    sweeps: z
+      .strictObject({
+        outbox: path.optional(),
+        maxFeeSats: sats().default(1_000_000n),
+        maxInputs: whole(1, 1_000, 'inputs').default(100),
+        autoRefill: z.boolean({ message: 'expected true or false' }).default(true),
+      })
+      .prefault({}),
     hot: z
       .strictObject({
         minSats: sats({ allowZero: true }),

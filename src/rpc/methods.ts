@@ -57,6 +57,7 @@ export interface MethodSpec<P extends z.ZodType = z.ZodType> {
 
 const none = z.strictObject({}).optional();
 const withdrawalIdParam = z.string().regex(/^wd-[0-9a-f]{12}$/, 'expected a withdrawal id (wd- and 12 hex digits)');
+const sweepIdParam = z.string().regex(/^sw-[0-9a-f]{8}$/, 'expected a sweep id (sw- and 8 hex digits)');
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const requestId = z.string().regex(REQUEST_ID, 'expected 1 to 64 characters of A-Z a-z 0-9 . _ : -');
 
@@ -203,6 +204,34 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
     admin: true,
     handler: (svc, p, ctx) => paymentsOf(svc).withdrawals.reject(p.id, ctx.actor),
   }),
+  'sweep.create': spec({
+    params: z.union([
+      z.strictObject({ refillSats: z.number().int('expected an integer of satoshis').min(1).max(2_100_000_000_000_000), feeRate: z.number().positive().max(10_000).optional() }),
+      z.strictObject({ consolidate: z.literal(true), maxInputs: z.number().int().min(2).max(1_000).optional(), feeRate: z.number().positive().max(10_000).optional() }),
+    ], { message: 'expected {refillSats} or {consolidate: true}' }),
+    app: false,
+    admin: true,
+    handler: (svc, p, ctx) =>
+      paymentsOf(svc).sweeps.create(
+        'refillSats' in p ? { kind: 'refill', amountSats: BigInt(p.refillSats) } : { kind: 'consolidate', ...(p.maxInputs === undefined ? {} : { maxInputs: p.maxInputs }) },
+        p.feeRate,
+        ctx.actor,
+      ),
+  }),
+  'sweep.import': spec({
+    params: z.strictObject({
+      files: z
+        .array(z.strictObject({ name: z.string().min(1).max(256), base64: z.string().min(1).max(6_000_000).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64') }))
+        .min(1, 'expected at least one signed PSBT')
+        .max(16),
+    }),
+    app: false,
+    admin: true,
+    handler: (svc, p, ctx) => paymentsOf(svc).sweeps.import(p.files.map((f) => ({ name: f.name, content: Buffer.from(f.base64, 'base64') })), ctx.actor),
+  }),
+  'sweep.list': spec({ params: none, app: false, admin: true, handler: async (svc) => ({ sweeps: await paymentsOf(svc).sweeps.list() }) }),
+  'sweep.get': spec({ params: z.strictObject({ id: sweepIdParam }), app: false, admin: true, handler: (svc, p) => paymentsOf(svc).sweeps.get(p.id) }),
+  'sweep.cancel': spec({ params: z.strictObject({ id: sweepIdParam }), app: false, admin: true, handler: (svc, p, ctx) => paymentsOf(svc).sweeps.cancel(p.id, ctx.actor) }),
   'events.since': spec({
     params: z.strictObject({ seq: z.number().int().min(-1), limit: z.number().int().min(1).max(1000).optional() }),
     app: true,
@@ -251,7 +280,7 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function paymentsOf(svc: DaemonServices): NonNullable<DaemonServices['payments']> {
-  if (svc.payments === null) throw new CustodyError('WITHDRAWALS_DISABLED', 'this daemon has no [withdrawals] section in its configuration');
+  if (svc.payments === null) throw new CustodyError('WITHDRAWALS_DISABLED', 'this daemon has no [chain] with a [withdrawals] or [hot] section in its configuration');
   return svc.payments;
 }
 

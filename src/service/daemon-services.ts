@@ -11,6 +11,7 @@ import type { Operator } from './operator.js';
 import type { ChainTracking } from './chain-tracking.js';
 import type { Withdrawals } from './withdrawals.js';
 import type { Payouts } from './payouts.js';
+import type { Sweeps } from './sweeps.js';
 import { statusDocument, type StatusDocument } from './status.js';
 
 export class DaemonServices {
@@ -29,8 +30,8 @@ export class DaemonServices {
     readonly deposits: DepositAddresses,
     /** Null when no [chain] is configured. */
     readonly chain: ChainTracking | null,
-    /** Null without [withdrawals] (then withdrawal.* answers WITHDRAWALS_DISABLED). */
-    readonly payments: { readonly withdrawals: Withdrawals; readonly payouts: Payouts } | null = null,
+    /** Null without [chain] and one of [withdrawals] or [hot] (then withdrawal.* and sweep.* answer WITHDRAWALS_DISABLED). */
+    readonly payments: { readonly withdrawals: Withdrawals; readonly payouts: Payouts; readonly sweeps: Sweeps } | null = null,
     private readonly startedAt: number = Date.now(),
   ) {}
 

@@ -9,7 +9,11 @@ import type { HotCoin } from '../wallet/hot-tx.js';
 import type { UtxoRecord } from './utxo-set.js';
 import type { AuditLog } from '../audit/log.js';
 
-export type PayoutKind = 'withdrawals' | 'sweep' | 'cpfp';
+/** withdrawals, sweep (hot → cold, over the cap) and cpfp are signed by the hot key; refill and consolidate are cold PSBT sweeps. */
+export type PayoutKind = 'withdrawals' | 'sweep' | 'cpfp' | 'refill' | 'consolidate';
+
+/** Only what the hot key signed can be bumped by the hot key (CPFP through hot change). */
+export const hotSigned = (kind: PayoutKind): boolean => kind === 'withdrawals' || kind === 'sweep';
 export type PayoutState = 'signed' | 'broadcast' | 'confirmed' | 'failed';
 
 /** A transaction of ours, written before it is broadcast. */

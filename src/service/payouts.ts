@@ -25,7 +25,7 @@ import type { Operator } from './operator.js';
 import { putOp, type UtxoRecord } from './utxo-set.js';
 import type { WatchSet } from './watch.js';
 import type { WithdrawalRecord, Withdrawals } from './withdrawals.js';
-import { hotCoin, payoutRecord, type PayoutKind, type PayoutOptions, type PayoutRecord } from './payout-records.js';
+import { hotCoin, hotSigned, payoutRecord, type PayoutKind, type PayoutOptions, type PayoutRecord } from './payout-records.js';
 
 export type { PayoutKind, PayoutOptions, PayoutRecord, PayoutState, FeePolicy } from './payout-records.js';
 
@@ -136,6 +136,45 @@ export class Payouts {
     return [...this.active.values()];
   }
 
+  /** A transaction this daemon follows (from the active set, else the data dir). */
+  async payout(txid: string): Promise<PayoutRecord | undefined> {
+    const live = this.active.get(txid);
+    if (live !== undefined) return live;
+    const v = await this.store.get(WITHDRAWALS.payout(txid));
+    return v === undefined ? undefined : (JSON.parse(v) as PayoutRecord);
+  }
+
+  /**
+   * The next cold chain-1 index (shared by hot→cold sweeps and cold PSBT change, so no two transactions
+   * pay the same address) and the row that records it; the caller commits the row with its own batch.
+   */
+  takeColdChangeIndex(): { index: number; op: BatchOp } {
+    const index = this.sweepNext++;
+    this.watch.extend('cold', 1, this.sweepNext + this.opts.lookahead);
+    return { index, op: { type: 'put', key: WITHDRAWALS.sweepIndex, value: String(this.sweepNext) } };
+  }
+
+  /**
+   * Follows a transaction signed elsewhere (a cold PSBT sweep put together by service/sweeps.ts) exactly
+   * like one of its own: written before it is sent, sent again until the node has it, confirmed, rolled
+   * back on a reorg, failed if its coins are spent otherwise. `extra` joins the batch that records it.
+   */
+  async adopt(p: PayoutRecord, coins: readonly UtxoRecord[], extra: readonly BatchOp[]): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.enqueue(async () => {
+        try {
+          await this.persist(p, [], coins, extra);
+          resolve();
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    });
+  }
+
+  /** Called with the sats a refill should bring when the confirmed hot balance is below hot.minSats. */
+  onHotLow: ((refillSats: bigint) => void) | undefined;
+
   /** Pays what is waiting (signing first: following up on earlier transactions can wait for the next turn). */
   private async pass(): Promise<void> {
     if (!this.canSign()) return;
@@ -161,7 +200,7 @@ export class Payouts {
    * when it has none. Kept for 30 s: estimates move with blocks, not per batch, and the call is on the
    * path from request to signature.
    */
-  private async feeRate(): Promise<number> {
+  async feeRate(): Promise<number> {
     const now = this.clock();
     if (this.cachedRate !== undefined && now - this.cachedRate.at < 30_000) return this.cachedRate.rate;
     const f = this.opts.fee;
@@ -309,7 +348,7 @@ export class Payouts {
     if (p.state === 'confirmed') return live.every((c) => c === undefined);
     if (p.state !== 'broadcast') return false;
     const waiting = live.every((c) => c !== undefined && c.spentBy?.txid === p.txid && c.spentBy.height === null);
-    const dueBump = p.bumpedBy === null && p.kind !== 'cpfp' && p.broadcastHeight !== null && tip - p.broadcastHeight >= this.opts.bumpAfterBlocks;
+    const dueBump = p.bumpedBy === null && hotSigned(p.kind) && p.broadcastHeight !== null && tip - p.broadcastHeight >= this.opts.bumpAfterBlocks;
     return waiting && !dueBump;
   }
 
@@ -349,7 +388,7 @@ export class Payouts {
         continue;
       }
       if (p.state === 'signed') await this.transition(p, { state: 'broadcast', broadcastHeight: tip }, 'broadcast');
-      else if (this.canSign() && p.bumpedBy === null && p.kind !== 'cpfp' && p.broadcastHeight !== null && tip - p.broadcastHeight >= this.opts.bumpAfterBlocks) await this.bump(p);
+      else if (this.canSign() && p.bumpedBy === null && hotSigned(p.kind) && p.broadcastHeight !== null && tip - p.broadcastHeight >= this.opts.bumpAfterBlocks) await this.bump(p);
     }
   }
 
@@ -399,7 +438,10 @@ export class Payouts {
     if (cap === null) return;
     if ([...this.active.values()].some((p) => p.kind === 'sweep' && p.state !== 'confirmed')) return;
     const confirmed = this.ledger.balances().hot.confirmedSats;
-    if (confirmed < cap.minSats) this.alert('alert.hot_low', { confirmedSats: Number(confirmed), minSats: Number(cap.minSats), refillSats: Number(cap.targetSats - confirmed) }, 3_600_000);
+    if (confirmed < cap.minSats) {
+      this.alert('alert.hot_low', { confirmedSats: Number(confirmed), minSats: Number(cap.minSats), refillSats: Number(cap.targetSats - confirmed) }, 3_600_000);
+      this.onHotLow?.(cap.targetSats - confirmed);
+    }
     if (confirmed <= cap.maxSats || this.withdrawals.waitingCount > 0) return;
     const index = this.sweepNext;
     const out = this.coldChange.derive(1, index);

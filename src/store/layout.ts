@@ -31,9 +31,12 @@
  *   w!t!<txid>          JSON PayoutRecord              service/payouts.ts      a signed transaction of ours (withdrawals, sweep, fee bump),
  *                                                                             written BEFORE it is broadcast
  *   w!change            decimal                        service/payouts.ts      next hot chain-1 (change) index
- *   w!sweep             decimal                        service/payouts.ts      next cold chain-1 index for hot→cold sweeps
- *
- * Later modules add their rows here (PSBT sweeps).
+ *   w!sweep             decimal                        service/payouts.ts      next cold chain-1 index, for hot→cold sweeps and the change
+ *                                                                             of cold PSBT sweeps alike (one counter: no address paid twice)
+ *   s!next              decimal                        service/sweeps.ts       number of the next sweep id
+ *   s!s!<id>            JSON SweepRecord               service/sweeps.ts       one cold PSBT sweep: the proposal (base64), its coins and outputs,
+ *                                                                             and once imported the txid that service/payouts.ts follows
+ *   s!refill            decimal                        service/sweeps.ts       next hot chain-0 index for refills from cold
  */
 
 export const SCHEMA_VERSION = 1;
@@ -111,6 +114,17 @@ export const WITHDRAWALS = {
   changeIndex: 'w!change',
   sweepIndex: 'w!sweep',
 } as const;
+
+export const SWEEPS = {
+  next: 's!next',
+  from: 's!s!',
+  to: 's!s!~',
+  record: (id: string): string => `s!s!${id}`,
+  refillIndex: 's!refill',
+} as const;
+
+/** Sweep ids: "sw-" and 8 hex digits (they name the files operators carry: short, sorting in creation order). */
+export const sweepId = (n: number): string => `sw-${n.toString(16).padStart(8, '0')}`;
 
 /** Withdrawal ids: "wd-" and 12 hex digits, so the ids sort in creation order. */
 export const withdrawalId = (n: number): string => `wd-${n.toString(16).padStart(12, '0')}`;

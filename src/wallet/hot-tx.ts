@@ -41,7 +41,7 @@ export const RBF_SEQUENCE = 0xfffffffd;
  * BIP143: the scriptCode of a P2WPKH input is OP_DUP OP_HASH160 <20-byte key hash> OP_EQUALVERIFY
  * OP_CHECKSIG. Built by hand: bitcoinjs' payments.p2pkh validates far more than this needs, per input.
  */
-function p2wpkhScriptCode(pubkey: Uint8Array): Uint8Array {
+export function p2wpkhScriptCode(pubkey: Uint8Array): Uint8Array {
   const out = new Uint8Array(25);
   out.set([0x76, 0xa9, 0x14]);
   out.set(bcrypto.hash160(pubkey), 3);

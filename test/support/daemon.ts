@@ -47,10 +47,11 @@ export interface DaemonFixture {
   readonly extraConfig: string;
   readonly poolSize: number;
   readonly poolWorkers: number;
+  readonly descriptor: string;
 }
 
 /** Writes everything a daemon needs; `clients` maps name → roles. */
-export async function makeDaemonFixture(opts: { clients?: Record<string, ClientRole[]>; extraConfig?: string; poolSize?: number; poolWorkers?: number } = {}): Promise<DaemonFixture> {
+export async function makeDaemonFixture(opts: { clients?: Record<string, ClientRole[]>; extraConfig?: string; poolSize?: number; poolWorkers?: number; descriptor?: string } = {}): Promise<DaemonFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'custodyd-'));
   const { body } = await createKeystore({ network: 'regtest', threshold: 2, custodians: custodians(CUSTODIAN_NAMES) }, fastDeps());
   writeKeystore(join(dir, 'keystore.json'), body, { create: true });
@@ -76,6 +77,7 @@ export async function makeDaemonFixture(opts: { clients?: Record<string, ClientR
     extraConfig: opts.extraConfig ?? '',
     poolSize: opts.poolSize ?? 2048,
     poolWorkers: opts.poolWorkers ?? 1,
+    descriptor: opts.descriptor ?? REGTEST_WPKH,
   };
   writeConfig(fixture);
   return fixture;
@@ -88,7 +90,7 @@ export function writeConfig(f: DaemonFixture, clients: readonly TestClient[] = O
     '[keystore]',
     `file = "${join(f.dir, 'keystore.json')}"`,
     '[cold]',
-    `descriptor = "${REGTEST_WPKH}"`,
+    `descriptor = "${f.descriptor}"`,
     '[addresses]',
     `poolSize = ${f.poolSize}`,
     `poolWorkers = ${f.poolWorkers}`,
