@@ -211,7 +211,7 @@ export function formatSummary(s: Summary, pins: SignerPins): string {
   for (const i of s.inputs) lines.push(`  #${i.index}  ${i.amountSats === null ? '?' : sats(i.amountSats)}  ${i.outpoint}`, `       ${i.note}`);
   lines.push('', `Outputs (${s.outputs.length}):`);
   for (const o of s.outputs) lines.push(`  #${o.index}  ${sats(o.amountSats)}  ${o.address}`, `       ${o.note}`);
-  lines.push('', `Fee: ${sats(s.feeSats)}, about ${s.feeRate.toFixed(1)} sat/vB over ~${s.vbytes} vB once signed; ${(s.feeShare * 100).toFixed(3)} % of the ${sats(s.movedSats)} moved`);
+  lines.push('', `Fee: ${sats(s.feeSats)}, about ${s.feeRate.toFixed(1)} sat/vB over ~${s.vbytes} vB once signed`, `     ${(s.feeShare * 100).toFixed(3)} % of the ${sats(s.movedSats)} moved`);
   lines.push(`Caps pinned on this signer: fee at most ${pins.maxFeeSats.toLocaleString('en-US')} sats and ${pins.maxFeeRate} sat/vB`);
   if (s.warnings.length > 0) lines.push('', 'WARNINGS:', ...s.warnings.map((w) => `  ! ${w}`));
   if (s.refusals.length > 0) lines.push('', 'This signer will NOT sign it:', ...s.refusals.map((r) => `  x ${r}`));
