@@ -268,7 +268,8 @@ export class Payouts {
     const kindEvent = this.events.append(`payout.signed`, { txid: p.txid, kind: p.kind, withdrawals: p.withdrawals.length, feeSats: Number(p.feeSats), feeRate: p.feeRate, parent: p.parent });
     ops.push(...kindEvent.ops);
     // Every signature the hot key makes is on record, in the batch that keeps the transaction.
-    if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append('system', 'payout.sign', { txid: p.txid, kind: p.kind, withdrawals: [...p.withdrawals], feeSats: Number(p.feeSats), parent: p.parent }).ops);
+    // A cold PSBT sweep was signed by the custodians, not here: it is recorded, not signed (sweeps.ts audits the import).
+    if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append('system', hotSigned(p.kind) || p.kind === 'cpfp' ? 'payout.sign' : 'payout.record', { txid: p.txid, kind: p.kind, withdrawals: [...p.withdrawals], feeSats: Number(p.feeSats), parent: p.parent }).ops);
     await this.store.commit(ops);
     onCommitted?.();
     for (const c of reserved) this.ledger.utxos.put(c);
