@@ -11,6 +11,13 @@ module.exports = {
   forbidden: [
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
     {
+      name: 'daemon-never-loads-dev-tools',
+      comment: 'dev mode, the demo, tests and benchmarks start bcoin and write secrets in plain files: the daemon never imports them.',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^(dev|test|bench)/|node_modules/bcoin/' },
+    },
+    {
       name: 'pure-core-no-io',
       comment: 'wallet/, policy/ and crypto/ do no I/O: clock and randomness are passed in (DESIGN §7).',
       severity: 'error',

@@ -162,7 +162,9 @@ export class Sweeps {
     const feeRate = feeRateGiven ?? (await this.payouts.feeRate());
     const cold = this.derivers.cold;
     const coins = this.spendable();
-    const hotIndex = Math.max(this.refillNext, this.highestHotReceive() + 1);
+    // Never an address that was paid before: the counter, any live hot receive coin, and what the ledger
+    // has seen used (it watches `lookahead` beyond the highest used index).
+    const hotIndex = Math.max(this.refillNext, this.highestHotReceive() + 1, this.ledger.scripts.highestWatched('hot', 0) - this.opts.lookahead + 1);
     const hotOut = this.derivers.hot.derive(0, hotIndex);
     // The change index is only taken (and recorded) when the plan has a change output.
     const changePreview = cold.derive(1, 0);

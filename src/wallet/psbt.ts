@@ -172,7 +172,9 @@ export function signaturesOf(returned: Psbt, index: number, tx: Transaction, sig
     }
     const keys = c.pubkey === undefined ? signers.keys : signers.keys.filter((k) => hex(k.pubkey) === hex(c.pubkey as Uint8Array));
     if (keys.length === 0) throw new CustodyError('SWEEP_SIGNATURES', `${where}: input ${index}: a signature by key ${hex(c.pubkey as Uint8Array)}, which is not a key of this input`, { input: index });
-    const key = keys.find((k) => ecc.verify(hash, k.pubkey, decoded.signature));
+    // strict: a high-S signature is valid by consensus but not relayed (BIP146 LOW_S policy): refuse it here,
+    // not after the sweep is recorded and then never leaves the node.
+    const key = keys.find((k) => ecc.verify(hash, k.pubkey, decoded.signature, true));
     if (key === undefined) {
       if (c.pubkey === undefined) continue; // a witness item that only looked like a signature
       throw new CustodyError('SWEEP_SIGNATURES', `${where}: input ${index}: the signature by ${keyName(keys[0] as KeyDerivation)} does not verify against the proposed transaction`, { input: index });
@@ -209,8 +211,9 @@ function witnessItems(witness: Uint8Array): Uint8Array[] {
 }
 
 /**
- * The final transaction: the proposal with `required` verified signatures per input (in the witness
- * script's key order for a multisig, as CHECKMULTISIG needs), finalized by bitcoinjs-lib.
+ * The final transaction: the proposal with `required` verified signatures per input (the first ones in
+ * descriptor key order), finalized by bitcoinjs-lib, which orders a multisig's signatures by the witness
+ * script's keys as CHECKMULTISIG needs.
  */
 export function finalizeSweep(proposal: Psbt, signatures: readonly (readonly VerifiedSignature[])[], signers: readonly InputSigners[]): Transaction {
   const psbt = proposal.clone();
