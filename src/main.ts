@@ -24,6 +24,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { Withdrawals } from './service/withdrawals.js';
 import { Payouts, type PayoutOptions } from './service/payouts.js';
 import { Sweeps } from './service/sweeps.js';
+import { AuditSink } from './service/audit-sink.js';
 import type { WithdrawalPolicy } from './policy/rules.js';
 import { parseDestination } from './wallet/destination.js';
 import { readKeyPairFile } from './rpc/curve-keys.js';
@@ -93,6 +94,15 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
 
     const events = await EventLog.open(store);
     const journal = new Journal(store, audit, events);
+    let auditSink: AuditSink | null = null;
+    if (config.audit !== undefined) {
+      const a = config.audit;
+      auditSink = await AuditSink.open(store, audit, events, { target: a.syslog, facility: a.facility, headEverySeconds: a.headEverySeconds, failClosedAfterSeconds: a.failClosedAfterSeconds ?? null, log });
+      const sink = auditSink;
+      opened.unshift(() => sink.close());
+      // Every event follows a commit; most audit records ride in the same batches. The shipper also polls.
+      events.subscribe(() => sink.nudge());
+    }
     const operator = await Operator.open(journal, keystore);
     const deposits = await DepositAddresses.open(store, descriptor, {
       pool: { size: config.addresses.poolSize, batch: 256, workers: config.addresses.poolWorkers },
@@ -143,6 +153,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
         lookahead: config.chain?.lookahead ?? 100,
         audit,
         log,
+        ...(auditSink === null ? {} : { signingBlocked: () => (auditSink as AuditSink).signingBlocked() }),
         ...(daemonOpts.fault === undefined ? {} : { fault: daemonOpts.fault }),
       });
       opened.unshift(() => payouts.stop());
@@ -159,6 +170,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
       payments = { withdrawals, payouts, sweeps };
     }
     const services = new DaemonServices(VERSION, config.network, store, journal, audit, events, keystore, operator, deposits, chain, payments);
+    services.auditSink = auditSink;
 
     let app: AppServer | undefined;
     let publisher: EventPublisher | undefined;

@@ -43,6 +43,13 @@ export function adminOptions(cmd: Command): Command {
 
 
 
+function sinkLine(s: StatusDocument): string {
+  const k = s.audit.sink;
+  if (k === null) return '; not shipped off-host ([audit] syslog is not set)';
+  const state = k.downSince === null ? 'reachable' : `UNREACHABLE since ${k.downSince} (${k.lastError ?? 'no error text'})`;
+  return `; shipped to ${k.target} through seq ${k.shippedSeq}, ${k.waiting} waiting, ${state}${k.signingBlocked === null ? '' : `; SIGNING STOPPED: ${k.signingBlocked}`}`;
+}
+
 export function formatStatus(s: StatusDocument): string {
   const w = s.wallet;
   const progress =
@@ -64,7 +71,7 @@ export function formatStatus(s: StatusDocument): string {
           `cold:     ${formatSats(s.balances.cold.confirmedSats)} confirmed, ${formatSats(s.balances.cold.unconfirmedSats)} unconfirmed (${s.balances.cold.coins} coins)`,
         ]),
     `events:   head ${s.events.head}`,
-    `audit:    head ${s.audit.head.seq} ${s.audit.head.hash.slice(0, 16)}…`,
+    `audit:    head ${s.audit.head.seq} ${s.audit.head.hash.slice(0, 16)}…${sinkLine(s)}`,
   ];
   if (s.deposits.gapWarning !== null) lines.push(`WARNING:  ${s.deposits.gapWarning}`);
   return lines.join('\n');

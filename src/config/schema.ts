@@ -153,6 +153,14 @@ export const configSchema = z
         bumpAfterBlocks: whole(1, 1_000, 'blocks').default(3),
       })
       .optional(),
+    audit: z
+      .strictObject({
+        syslog: z.string().regex(/^(tcp|udp):\/\/[^\s/]+:\d+$/, 'expected tcp://HOST:PORT or udp://HOST:PORT of a syslog collector (RFC 5424)'),
+        facility: whole(0, 23, 'syslog facility').default(10),
+        headEverySeconds: whole(1, 86_400, 'seconds').default(60),
+        failClosedAfterSeconds: whole(1, 7 * 86_400, 'seconds').optional(),
+      })
+      .optional(),
     sweeps: z
       .strictObject({
         outbox: path.optional(),

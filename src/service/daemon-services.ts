@@ -12,11 +12,14 @@ import type { ChainTracking } from './chain-tracking.js';
 import type { Withdrawals } from './withdrawals.js';
 import type { Payouts } from './payouts.js';
 import type { Sweeps } from './sweeps.js';
+import type { AuditSink } from './audit-sink.js';
 import { statusDocument, type StatusDocument } from './status.js';
 
 export class DaemonServices {
   /** Set by main.ts when RPC is configured: applies a re-read client list (SIGHUP). */
   reloadHook: ((config: import('../config/schema.js').Config) => Promise<void>) | undefined;
+  /** Set by main.ts when [audit] syslog is configured. */
+  auditSink: AuditSink | null = null;
 
   constructor(
     readonly version: string,

@@ -57,6 +57,8 @@ export interface PayoutOptions {
   /** Where each signature is recorded (in the batch that persists the transaction). */
   readonly audit?: AuditLog;
   readonly log?: (line: string) => void;
+  /** Why signing must wait now (the audit sink fail-closed), or null. Checked with lock and freeze. */
+  readonly signingBlocked?: () => string | null;
   /** Test-only fault injection (CUSTODY_FAULT_INJECT): called at each named step; may kill the process. */
   readonly fault?: (step: 'after-approval' | 'after-sign' | 'after-persist' | 'after-broadcast') => void;
 }

@@ -190,7 +190,7 @@ export class Payouts {
   }
 
   private canSign(): boolean {
-    return this.keystore.status().state === 'unlocked' && this.operator.frozen === null && this.ledger.tip() !== null;
+    return this.keystore.status().state === 'unlocked' && this.operator.frozen === null && this.ledger.tip() !== null && (this.opts.signingBlocked?.() ?? null) === null;
   }
 
   // --- building and signing -------------------------------------------------------------------

@@ -7,6 +7,7 @@ import type { EventLog } from './events.js';
 import type { FreezeState, Operator } from './operator.js';
 import type { ChainStatus, ChainTracking } from './chain-tracking.js';
 import type { Withdrawals } from './withdrawals.js';
+import type { AuditSink, AuditSinkStatus } from './audit-sink.js';
 
 export interface StatusDocument {
   readonly version: string;
@@ -36,7 +37,7 @@ export interface StatusDocument {
     readonly windows: ReadonlyArray<{ readonly name: string; readonly seconds: number; readonly usedSats: number; readonly limitSats: number | null; readonly remainingSats: number | null }>;
   } | null;
   readonly events: { readonly head: number };
-  readonly audit: { readonly head: { readonly seq: number; readonly hash: string } };
+  readonly audit: { readonly head: { readonly seq: number; readonly hash: string }; readonly sink: AuditSinkStatus | null };
   readonly uptimeSeconds: number;
 }
 
@@ -50,6 +51,7 @@ export interface StatusSources {
   readonly audit: AuditLog;
   readonly chain: ChainTracking | null;
   readonly payments: { readonly withdrawals: Withdrawals } | null;
+  readonly auditSink: AuditSink | null;
   readonly startedAt: number;
 }
 
@@ -78,7 +80,7 @@ export function statusDocument(s: StatusSources, now: number): StatusDocument {
     balances: s.chain === null ? null : balancesDocument(s.chain),
     withdrawals: s.payments === null || s.chain === null ? null : withdrawalsDocument(s.payments.withdrawals, s.chain),
     events: { head: s.events.head },
-    audit: { head: s.audit.head() },
+    audit: { head: s.audit.head(), sink: s.auditSink?.status() ?? null },
     uptimeSeconds: Math.floor((now - s.startedAt) / 1000),
   };
 }

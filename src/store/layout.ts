@@ -37,6 +37,8 @@
  *   s!s!<id>            JSON SweepRecord               service/sweeps.ts       one cold PSBT sweep: the proposal (base64), its coins and outputs,
  *                                                                             and once imported the txid that service/payouts.ts follows
  *   s!refill            decimal                        service/sweeps.ts       next hot chain-0 index for refills from cold
+ *   y!audit             decimal                        service/audit-sink.ts   last audit seq delivered to syslog (with all before it); a
+ *                                                                             restart resends from the next one
  */
 
 export const SCHEMA_VERSION = 1;
@@ -121,6 +123,10 @@ export const SWEEPS = {
   to: 's!s!~',
   record: (id: string): string => `s!s!${id}`,
   refillIndex: 's!refill',
+} as const;
+
+export const SHIPPING = {
+  auditShipped: 'y!audit',
 } as const;
 
 /** Sweep ids: "sw-" and 8 hex digits (they name the files operators carry: short, sorting in creation order). */
