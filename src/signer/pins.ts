@@ -33,7 +33,9 @@ export function defaultPinsPath(): string {
 export function makePins(network: Network, descriptor: string, hot: string, maxFeeSats = DEFAULT_MAX_FEE_SATS, maxFeeRate = DEFAULT_MAX_FEE_RATE): SignerPins {
   const desc = parseDescriptor(descriptor, { network, requireChecksum: true });
   const hotKey = parseHotKey(hot, network);
-  if (desc.keys.some((k) => k.fingerprint === hotKey.fingerprint && k.xpub === hotKey.xpub)) {
+  // The xpub alone decides: past depth 1 an origin fingerprint is an unchecked label, and the same key
+  // written under another fingerprint is still the cold key (comparing both let that through).
+  if (desc.keys.some((k) => k.xpub === hotKey.xpub)) {
     throw new CustodyError('SIGNER_CONFIG', 'hot: the hot key is one of the cold descriptor\'s keys; the hot wallet must have its own seed');
   }
   if (maxFeeSats <= 0n) throw new CustodyError('SIGNER_CONFIG', `maxFeeSats: ${maxFeeSats} must be positive`);
@@ -83,6 +85,8 @@ export function loadPins(path: string): SignerPins {
   } catch {
     throw new CustodyError('SIGNER_CONFIG', `${path}: not JSON`);
   }
+  // JSON.parse also returns null, arrays and scalars: reading `version` off null would throw a TypeError.
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CustodyError('SIGNER_CONFIG', `${path}: not a JSON object`);
   if (raw.version !== 1) throw new CustodyError('SIGNER_CONFIG', `${path}: version ${String(raw.version)} is not 1`);
   if (typeof raw.network !== 'string' || !isNetwork(raw.network)) throw new CustodyError('SIGNER_CONFIG', `${path}: network ${String(raw.network)} is not a network`);
   if (typeof raw.descriptor !== 'string' || typeof raw.hot !== 'string') throw new CustodyError('SIGNER_CONFIG', `${path}: descriptor and hot must be strings`);
