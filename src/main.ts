@@ -25,6 +25,7 @@ import { Withdrawals } from './service/withdrawals.js';
 import { Payouts, type PayoutOptions } from './service/payouts.js';
 import { Sweeps } from './service/sweeps.js';
 import { AuditSink } from './service/audit-sink.js';
+import { Watchdog } from './service/watchdog.js';
 import type { WithdrawalPolicy } from './policy/rules.js';
 import { parseDestination } from './wallet/destination.js';
 import { readKeyPairFile } from './rpc/curve-keys.js';
@@ -171,6 +172,29 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
     }
     const services = new DaemonServices(VERSION, config.network, store, journal, audit, events, keystore, operator, deposits, chain, payments);
     services.auditSink = auditSink;
+    const watchdog = new Watchdog(
+      store,
+      events,
+      operator,
+      {
+        chain: () => (chain === null ? null : chain.status()),
+        velocity: () => {
+          if (payments === null || chain === null) return [];
+          const b = chain.balances();
+          return payments.withdrawals.velocity(b.hot.confirmedSats + b.hot.unconfirmedSats).windows.map((w) => ({ name: w.name, usedSats: w.globalUsedSats, limitSats: w.globalLimitSats }));
+        },
+      },
+      { alerts: config.alerts, freeze: config.autoFreeze, log },
+    );
+    operator.onUnlockFailure = (custodian, code) => watchdog.unlockFailed(custodian, code);
+    if (chain !== null) chain.follower.onReorg = (depth, fork) => watchdog.reorganised(depth, fork);
+    if (auditSink !== null) {
+      const sink = auditSink;
+      sink.onDown = (ms) => watchdog.auditSinkDown(ms);
+      events.subscribe((batch) => sink.forwardAlerts(batch));
+    }
+    watchdog.start();
+    opened.unshift(async () => watchdog.stop());
 
     let app: AppServer | undefined;
     let publisher: EventPublisher | undefined;
@@ -193,6 +217,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
         );
       const verifier = new RequestVerifier(macKeys(clients), { windowMs: config.rpc.authWindowSeconds * 1000 });
       const auditAuthFailure = (who: string, code: string, extra: Record<string, unknown> = {}): void => {
+        watchdog.authFailed(who);
         if (!authFailures.allow(who, Date.now())) return;
         const suppressed = authFailures.takeSuppressed(who);
         void audit.appendNow('system', 'rpc.auth_failed', { who, code, ...extra, ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}) }).catch(() => undefined);
@@ -221,6 +246,9 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
           return { name, roles: entry.roles };
         },
         allow: (name) => clients.get(name)?.limiter.take(name) ?? false,
+        onDone: (info) => {
+          if (info.code.startsWith('POLICY_')) watchdog.policyRejected(info.caller, info.code);
+        },
       });
       appEndpoint = await app.start();
       opened.unshift(() => (app as AppServer).close());

@@ -158,7 +158,17 @@ export class AuditShipper {
   }
 
   /** Call after audit records are committed; cheap and debounced. */
-  nudge(): void {
+/**
+   * An alert, at WARNING (RFC 5424 severity 4), MSGID "alert": best effort (an alert about the sink
+   * being down cannot go through it; it is on the event feed either way).
+   */
+  sendAlert(type: string, data: Record<string, unknown>): void {
+    if (this.stopped) return;
+    const msg: SyslogMessage = { ...this.base, severity: 4, time: new Date(this.now()), msgId: 'alert', structuredData: { type }, message: JSON.stringify({ type, ...data }) };
+    this.transport.send(msg).catch(() => undefined);
+  }
+
+    nudge(): void {
     this.soonDelay = 0;
     this.schedule(0);
   }

@@ -69,6 +69,8 @@ export interface FollowerStatus {
 }
 
 export class ChainFollower {
+  /** Told after each reorganisation: how many blocks were rolled back, and the fork height. */
+  onReorg: ((depth: number, forkHeight: number | null) => void) | undefined;
   private state: FollowerStatus['state'] = 'starting';
   private nodeHeight: number | null = null;
   private lastError: string | null = null;
@@ -242,6 +244,7 @@ export class ChainFollower {
     if (rolled > 0) {
       this.mempoolKnown.clear();
       this.opts.log?.(`chain: reorganisation: rolled back ${rolled} block(s) to height ${this.sink.tip()?.height ?? 'none'}`);
+      this.onReorg?.(rolled, this.sink.tip()?.height ?? null);
     }
   }
 

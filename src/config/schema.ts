@@ -161,6 +161,25 @@ export const configSchema = z
         failClosedAfterSeconds: whole(1, 7 * 86_400, 'seconds').optional(),
       })
       .optional(),
+    alerts: z
+      .strictObject({
+        tipStaleSeconds: whole(60, 7 * 86_400, 'seconds').default(3_600),
+        velocityWarnPercent: whole(1, 100, 'percent').default(80),
+        authFailuresPerMinute: whole(1, 100_000, 'failures').default(20),
+        policyRejectionsPer10Minutes: whole(1, 100_000, 'rejections').default(20),
+      })
+      .prefault({}),
+    autoFreeze: z
+      .strictObject({
+        policyRejections: whole(1, 100_000, 'rejections').optional(),
+        policyRejectionsMinutes: whole(1, 1_440, 'minutes').default(10),
+        reorgDepth: whole(1, 1_000, 'blocks').optional(),
+        tipStaleSeconds: whole(1, 7 * 86_400, 'seconds').optional(),
+        auditSinkDownSeconds: whole(1, 7 * 86_400, 'seconds').optional(),
+        failedUnlocks: whole(1, 1_000, 'attempts').optional(),
+        failedUnlocksMinutes: whole(1, 1_440, 'minutes').default(10),
+      })
+      .prefault({}),
     sweeps: z
       .strictObject({
         outbox: path.optional(),
@@ -190,6 +209,8 @@ export const configSchema = z
     // Both need coins, and coins come from following the chain.
     if (c.withdrawals !== undefined && c.chain === undefined) ctx.addIssue({ code: 'custom', path: ['withdrawals'], message: 'needs a [chain] section (withdrawals are paid from coins the follower tracks)' });
     if (c.hot !== undefined && c.chain === undefined) ctx.addIssue({ code: 'custom', path: ['hot'], message: 'needs a [chain] section (the cap is enforced on the balance the follower tracks)' });
+    if (c.autoFreeze.auditSinkDownSeconds !== undefined && c.audit === undefined) ctx.addIssue({ code: 'custom', path: ['autoFreeze', 'auditSinkDownSeconds'], message: 'needs an [audit] section with syslog (there is no sink to watch)' });
+    if ((c.autoFreeze.reorgDepth !== undefined || c.autoFreeze.tipStaleSeconds !== undefined) && c.chain === undefined) ctx.addIssue({ code: 'custom', path: ['autoFreeze'], message: 'reorgDepth and tipStaleSeconds need a [chain] section' });
     const w = c.withdrawals;
     if (w !== undefined && w.fee.minSatPerVb > w.fee.maxSatPerVb) ctx.addIssue({ code: 'custom', path: ['withdrawals', 'fee', 'minSatPerVb'], message: `expected minSatPerVb <= maxSatPerVb, got ${w.fee.minSatPerVb} > ${w.fee.maxSatPerVb}` });
     const names = new Set<string>();

@@ -31,7 +31,7 @@ export interface AuditSinkStatus extends ShipperStatus {
 export class AuditSink {
   private lastAlert = -Infinity;
   private ticker: NodeJS.Timeout | undefined;
-  /** Called when the sink stays down past the fail-closed limit (automatic-freeze trigger). */
+  /** Called every second while the sink is down, with how long (the automatic-freeze trigger decides). */
   onDown: ((downForMs: number) => void) | undefined;
 
   private constructor(
@@ -62,6 +62,11 @@ export class AuditSink {
     return sink;
   }
 
+  /** Alerts to syslog at WARNING as they are raised (they are events first). */
+  forwardAlerts(events: readonly CustodyEvent[]): void {
+    for (const e of events) if (e.type.startsWith('alert.')) this.shipper.sendAlert(e.type, { seq: e.seq, ...e.data });
+  }
+
   /** Ships what was just committed without waiting for the poll. */
   nudge(): void {
     this.shipper.nudge();
@@ -83,8 +88,7 @@ export class AuditSink {
     const down = this.shipper.downForMs(Date.now());
     if (down <= 0) return;
     const now = Date.now();
-    const limit = (this.opts.failClosedAfterSeconds ?? 60) * 1000;
-    if (down > limit) this.onDown?.(down);
+    this.onDown?.(down);
     if (down < 5_000 || now - this.lastAlert < 600_000) return;
     this.lastAlert = now;
     const s = this.shipper.status();

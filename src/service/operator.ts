@@ -43,6 +43,9 @@ export class Operator {
     return this.keystore.status();
   }
 
+  /** Told of each failed unlock attempt (the watchdog counts them). */
+  onUnlockFailure: ((custodian: string, code: string) => void) | undefined;
+
   /** One custodian's passphrase. The caller wipes `passphrase` afterwards; it is never logged or audited. */
   async submitUnlock(operator: string, custodian: string, passphrase: Uint8Array): Promise<UnlockOutcome> {
     const actor = `custodian:${custodian}`;
@@ -55,6 +58,7 @@ export class Operator {
         audit: [{ actor: isCustodyError(err, 'UNKNOWN_CUSTODIAN') ? `operator:${operator}` : actor, action: 'unlock.submit', details: { via: operator, result } }],
         events: isCustodyError(err, 'UNLOCK_FAILED') ? [{ type: 'wallet.unlock_failed', data: { reason: 'shares did not decrypt the seed' } }] : [],
       });
+      if (isCustodyError(err, 'BAD_PASSPHRASE') || isCustodyError(err, 'UNKNOWN_CUSTODIAN') || isCustodyError(err, 'UNLOCK_FAILED')) this.onUnlockFailure?.(custodian, err.code);
       throw err;
     }
     const { progress } = outcome;
@@ -98,7 +102,7 @@ export class Operator {
     const state: FreezeState = { reason: recorded, by: operator, at: new Date(this.clock()).toISOString() };
     await this.journal.commit({
       ops: [{ type: 'put', key: OPERATOR.frozen, value: JSON.stringify(state) }],
-      audit: [{ actor: `operator:${operator}`, action: 'freeze', details: { reason: recorded } }],
+      audit: [{ actor: operator === 'system' ? 'system' : `operator:${operator}`, action: 'freeze', details: { reason: recorded } }],
       events: [{ type: 'daemon.frozen', data: { reason: recorded, by: operator } }],
     });
     this.frozenState = state;
