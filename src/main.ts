@@ -26,6 +26,9 @@ import { Payouts, type PayoutOptions } from './service/payouts.js';
 import { Sweeps } from './service/sweeps.js';
 import { AuditSink } from './service/audit-sink.js';
 import { Watchdog } from './service/watchdog.js';
+import { Metrics } from './service/metrics.js';
+import { MetricsServer } from './rpc/metrics-server.js';
+import { METHODS } from './rpc/methods.js';
 import type { WithdrawalPolicy } from './policy/rules.js';
 import { parseDestination } from './wallet/destination.js';
 import { readKeyPairFile } from './rpc/curve-keys.js';
@@ -42,6 +45,7 @@ export interface DaemonEndpoints {
   readonly app: string | null;
   readonly events: string | null;
   readonly admin: string | null;
+  readonly metrics: string | null;
 }
 
 export interface RunningDaemon {
@@ -186,6 +190,32 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
       },
       { alerts: config.alerts, freeze: config.autoFreeze, log },
     );
+    const metrics = new Metrics(
+      {
+        balances: () => chain?.balances() ?? null,
+        chain: () => chain?.status() ?? null,
+        velocity: () => {
+          if (chain === null || payments === null) return null;
+          const b = chain.balances();
+          return payments.withdrawals.velocity(b.hot.confirmedSats + b.hot.unconfirmedSats).windows.map((w) => ({ name: w.name, usedSats: w.globalUsedSats, limitSats: w.globalLimitSats }));
+        },
+        frozen: () => operator.frozen !== null,
+        locked: () => keystore.status().state !== 'unlocked',
+        auditShippedLag: () => auditSink?.status().waiting ?? null,
+        eventsHead: () => events.head,
+      },
+      { methods: Object.keys(METHODS), ...(config.withdrawals === undefined ? {} : { windows: config.withdrawals.windows.map((w) => w.name) }) },
+    );
+    events.subscribe((batch) => {
+      for (const e of batch) if (e.type.startsWith('alert.')) metrics.alert(e.type);
+    });
+    let metricsEndpoint: string | null = null;
+    if (config.metrics !== undefined) {
+      const server = new MetricsServer({ host: config.metrics.host, port: config.metrics.port, metrics, log });
+      const bound = await server.start();
+      metricsEndpoint = `http://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}/metrics`;
+      opened.unshift(() => server.close());
+    }
     operator.onUnlockFailure = (custodian, code) => watchdog.unlockFailed(custodian, code);
     if (chain !== null) chain.follower.onReorg = (depth, fork) => watchdog.reorganised(depth, fork);
     if (auditSink !== null) {
@@ -247,6 +277,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
         },
         allow: (name) => clients.get(name)?.limiter.take(name) ?? false,
         onDone: (info) => {
+          metrics.observeRequest(info, 'app');
           if (info.code.startsWith('POLICY_')) watchdog.policyRejected(info.caller, info.code);
         },
       });
@@ -265,7 +296,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
     }
     if (config.admin !== undefined) {
       // 16 MiB: sweep.import carries several signed PSBTs in one request (the admin socket is local and operators only).
-      admin = new AdminServer({ endpoint: config.admin.endpoint, services, maxFrameBytes: 16 * 1024 * 1024 });
+      admin = new AdminServer({ endpoint: config.admin.endpoint, services, maxFrameBytes: 16 * 1024 * 1024, onDone: (info) => metrics.observeRequest(info, 'admin') });
       await admin.start();
       opened.unshift(() => (admin as AdminServer).close());
     }
@@ -273,7 +304,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
     chain?.start();
     payments?.payouts.start();
     await audit.appendNow('system', 'daemon.start', { version: VERSION, network: config.network, clients: clients.size, keystore: keystore.body.id });
-    const endpoints: DaemonEndpoints = { app: appEndpoint, events: eventsEndpoint, admin: config.admin?.endpoint ?? null };
+    const endpoints: DaemonEndpoints = { app: appEndpoint, events: eventsEndpoint, admin: config.admin?.endpoint ?? null, metrics: metricsEndpoint };
 
     let stopping: Promise<void> | undefined;
     return {

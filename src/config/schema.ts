@@ -161,6 +161,13 @@ export const configSchema = z
         failClosedAfterSeconds: whole(1, 7 * 86_400, 'seconds').optional(),
       })
       .optional(),
+    metrics: z
+      .strictObject({
+        // Loopback only (rpc/metrics-server.ts refuses anything else): balances are not for the network.
+        host: z.enum(['127.0.0.1', '::1', 'localhost'], { message: 'expected a loopback host: 127.0.0.1, ::1 or localhost' }).default('127.0.0.1'),
+        port: whole(0, 65_535, 'port'),
+      })
+      .optional(),
     alerts: z
       .strictObject({
         tipStaleSeconds: whole(60, 7 * 86_400, 'seconds').default(3_600),

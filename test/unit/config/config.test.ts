@@ -54,6 +54,7 @@ t.test('every shipped config file parses, and example.toml sets every key the sc
       batch: { windowMs: 2000, maxOutputs: 100 },
       fee: { targetBlocks: 6, minSatPerVb: 1, maxSatPerVb: 500, fallbackSatPerVb: 10, maxFeeSats: 1_000_000n },
     },
+    metrics: { host: '127.0.0.1', port: 9464 },
     alerts: { tipStaleSeconds: 3600, velocityWarnPercent: 80, authFailuresPerMinute: 20, policyRejectionsPer10Minutes: 20 },
     autoFreeze: { policyRejections: 50, policyRejectionsMinutes: 10, reorgDepth: 3, tipStaleSeconds: 7200, auditSinkDownSeconds: 900, failedUnlocks: 5, failedUnlocksMinutes: 10 },
     audit: { syslog: 'tcp://10.0.9.2:6514', facility: 10, headEverySeconds: 60, failClosedAfterSeconds: 300 },
