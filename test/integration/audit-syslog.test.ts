@@ -27,6 +27,7 @@ interface Received {
 /** A syslog collector: octet-counted frames, parsed into MSGID, SD seq/hash and the message. */
 class Collector {
   readonly messages: Received[] = [];
+  readonly alerts: Array<{ severity: number; type: string }> = [];
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   constructor(readonly port: number) {}
@@ -53,9 +54,14 @@ class Collector {
 
   private parse(line: string): void {
     // <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG
-    const m = /^<(\d+)>1 \S+ \S+ \S+ \S+ (\S+) \[custody@32473 seq="(-?\d+)" hash="([0-9a-f]+)"\] ?\uFEFF?(.*)$/s.exec(line);
+    const m = /^<(\d+)>1 \S+ \S+ \S+ \S+ (\S+) \[custody@32473 ([^\]]*)\] ?\uFEFF?(.*)$/s.exec(line);
     if (m === null) throw new Error(`unparsable syslog line: ${line}`);
-    this.messages.push({ msgId: m[2]!, seq: Number(m[3]), hash: m[4]!, body: m[5]! });
+    const sd = Object.fromEntries([...m[3]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
+    if (m[2] === 'alert') {
+      this.alerts.push({ severity: Number(m[1]) % 8, type: sd['type'] ?? '' });
+      return;
+    }
+    this.messages.push({ msgId: m[2]!, seq: Number(sd['seq']), hash: sd['hash'] ?? '', body: m[4]! });
   }
 
   async stop(): Promise<void> {
@@ -182,4 +188,6 @@ t.test('sink down with fail-closed: signing stops, and resumes when the sink ret
   const records = await allRecords(fixture);
   await eventually('the backlog delivered', async () => (records.every((r) => collector.records().has(r.seq)) ? true : undefined), 30_000);
   t.pass('every record, including those written while it was down, reached the collector');
+  const alert = await eventually('alert.audit_sink_down at WARNING', async () => collector.alerts.find((a) => a.type === 'alert.audit_sink_down'), 30_000);
+  t.equal(alert.severity, 4, 'alerts go to syslog at WARNING (severity 4)');
 });

@@ -143,8 +143,8 @@ t.test('2-of-3 unlock through the CLI, wrong passphrases and repeats handled; lo
   while (seen.filter((e) => e.type === 'wallet.locked').length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.same(
     seen.map((e) => e.type),
-    ['wallet.unlock_progress', 'wallet.unlock_progress', 'wallet.unlocked', 'wallet.locked'],
-    'events in order (the repeat counts again as progress)',
+    ['wallet.unlock_progress', 'alert.unlock_failed', 'wallet.unlock_progress', 'wallet.unlocked', 'wallet.locked'],
+    'events in order (the wrong passphrase is an alert; the repeat counts again as progress)',
   );
   t.ok(seen.every((e, i) => i === 0 || e.seq === (seen[i - 1] as CustodyEvent).seq + 1), 'consecutive sequence numbers');
   const replay = await watcher.eventsSince(head, 100);
