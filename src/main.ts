@@ -31,10 +31,10 @@ import { MetricsServer } from './rpc/metrics-server.js';
 import { METHODS } from './rpc/methods.js';
 import type { WithdrawalPolicy } from './policy/rules.js';
 import { parseDestination } from './wallet/destination.js';
-import { readKeyPairFile } from './rpc/curve-keys.js';
-import { deriveClientKey, RateLimiter, RequestVerifier, startZapHandler, Throttle, type ZapHandler } from './rpc/auth.js';
+import { readKeyPairFile, type ServerKeyPairFile } from './rpc/curve-keys.js';
+import { DEFAULT_AUTH_WINDOW_MS, deriveClientKey, RateLimiter, RequestVerifier, startZapHandler, Throttle, type ZapHandler } from './rpc/auth.js';
 import { AppServer, APP_ZAP_DOMAIN } from './rpc/app-server.js';
-import { AdminServer } from './rpc/admin-server.js';
+import { AdminServer, ADMIN_ZAP_DOMAIN } from './rpc/admin-server.js';
 import { EventPublisher, EVENTS_ZAP_DOMAIN } from './rpc/events.js';
 import type { Role } from './rpc/methods.js';
 import type { RpcRequest } from './rpc/protocol.js';
@@ -45,13 +45,15 @@ export interface DaemonEndpoints {
   readonly app: string | null;
   readonly events: string | null;
   readonly admin: string | null;
+  /** The remote admin door ([admin] tcpEndpoint), when configured. */
+  readonly adminTcp: string | null;
   readonly metrics: string | null;
 }
 
 export interface RunningDaemon {
   readonly services: DaemonServices;
   readonly endpoints: DaemonEndpoints;
-  /** SIGHUP: a new client list from a re-read config (other changes need a restart). */
+  /** SIGHUP: a new client (and operator) list from a re-read config (other changes need a restart). */
   reloadClients(config: Config): Promise<void>;
   /** SIGTERM/SIGINT: stop taking requests, finish writes in flight, lock, close. */
   stop(reason: string): Promise<void>;
@@ -231,13 +233,32 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
     let admin: AdminServer | undefined;
     let zap: ZapHandler | undefined;
     let clients = clientTable(config);
+    /** [[operators]]: name → public key; only these keys pass ZAP on the remote admin door. */
+    let operators = new Map(config.operators.map((o) => [o.name, o.publicKey]));
     let appEndpoint: string | null = null;
     let eventsEndpoint: string | null = null;
+    let adminTcpEndpoint: string | null = null;
     const authFailures = new Throttle({ max: 20, windowMs: 60_000 });
+    const auditAuthFailure = (who: string, code: string, extra: Record<string, unknown> = {}): void => {
+      watchdog.authFailed(who);
+      if (!authFailures.allow(who, Date.now())) return;
+      const suppressed = authFailures.takeSuppressed(who);
+      void audit.appendNow('system', 'rpc.auth_failed', { who, code, ...extra, ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}) }).catch(() => undefined);
+    };
+    if (config.rpc !== undefined || config.admin?.tcpEndpoint !== undefined) {
+      // One handler for every CURVE door; the domain keeps the key sets apart (an app key never opens the admin door).
+      zap = startZapHandler({
+        isAllowed: (key, domain) =>
+          domain === ADMIN_ZAP_DOMAIN
+            ? [...operators.values()].includes(key)
+            : (domain === APP_ZAP_DOMAIN || domain === EVENTS_ZAP_DOMAIN) && [...clients.values()].some((c) => c.publicKey === key),
+        onDenied: (d) => auditAuthFailure(`key:${d.publicKey.slice(0, 8)}`, 'UNKNOWN_KEY', { publicKey: d.publicKey, address: d.address, domain: d.domain }),
+      });
+      opened.unshift(() => (zap as ZapHandler).close());
+    }
 
     if (config.rpc !== undefined) {
-      const serverKeys = readKeyPairFile(config.rpc.serverKeyFile);
-      if (serverKeys.kind !== 'server') throw new CustodyError('KEY_FILE', `${config.rpc.serverKeyFile}: a ${serverKeys.kind} key file, expected the server's`);
+      const serverKeys = readServerKeyFile(config.rpc.serverKeyFile);
       const macKeys = (table: Map<string, ClientEntry>): Map<string, Uint8Array> =>
         new Map(
           [...table].map(([name, c]) => [
@@ -246,17 +267,6 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
           ]),
         );
       const verifier = new RequestVerifier(macKeys(clients), { windowMs: config.rpc.authWindowSeconds * 1000 });
-      const auditAuthFailure = (who: string, code: string, extra: Record<string, unknown> = {}): void => {
-        watchdog.authFailed(who);
-        if (!authFailures.allow(who, Date.now())) return;
-        const suppressed = authFailures.takeSuppressed(who);
-        void audit.appendNow('system', 'rpc.auth_failed', { who, code, ...extra, ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}) }).catch(() => undefined);
-      };
-      zap = startZapHandler({
-        isAllowed: (key, domain) => (domain === APP_ZAP_DOMAIN || domain === EVENTS_ZAP_DOMAIN) && [...clients.values()].some((c) => c.publicKey === key),
-        onDenied: (d) => auditAuthFailure(`key:${d.publicKey.slice(0, 8)}`, 'UNKNOWN_KEY', { publicKey: d.publicKey, address: d.address, domain: d.domain }),
-      });
-      opened.unshift(() => (zap as ZapHandler).close());
       app = new AppServer({
         endpoint: config.rpc.endpoint,
         serverSecretKey: serverKeys.secretKey,
@@ -300,11 +310,44 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
       await admin.start();
       opened.unshift(() => (admin as AdminServer).close());
     }
+    if (config.admin?.tcpEndpoint !== undefined) {
+      // The schema guarantees one of the two key files; by default the admin door shares the app server's key.
+      const keyFile = config.admin.serverKeyFile ?? (config.rpc?.serverKeyFile as string);
+      const adminKeys = readServerKeyFile(keyFile);
+      const macKeys = (table: ReadonlyMap<string, string>): Map<string, Uint8Array> =>
+        new Map([...table].map(([name, publicKey]) => [name, deriveClientKey({ secretKey: adminKeys.secretKey, peerPublicKey: publicKey, clientPublicKey: publicKey, serverPublicKey: adminKeys.publicKey })]));
+      const verifier = new RequestVerifier(macKeys(operators), { windowMs: config.rpc === undefined ? DEFAULT_AUTH_WINDOW_MS : config.rpc.authWindowSeconds * 1000 });
+      const remote = new AdminServer({
+        endpoint: config.admin.tcpEndpoint,
+        curve: { serverSecretKey: adminKeys.secretKey },
+        services,
+        maxFrameBytes: 16 * 1024 * 1024,
+        // The audit names the operator whose key signed the request, never the request's `operator` member.
+        operatorAuth: (req: RpcRequest) => {
+          try {
+            return verifier.verify({ method: req.method, id: req.id, params: req.params, auth: req.auth });
+          } catch (err) {
+            const claimed = typeof (req.auth as { client?: unknown } | undefined)?.client === 'string' ? String((req.auth as { client: string }).client).slice(0, 32) : '?';
+            auditAuthFailure(`operator:${claimed}`, err instanceof CustodyError ? err.code : 'UNAUTHENTICATED');
+            throw err;
+          }
+        },
+        onDone: (info) => metrics.observeRequest(info, 'admin'),
+      });
+      adminTcpEndpoint = await remote.start();
+      opened.unshift(() => remote.close());
+      const previous = services.reloadHook;
+      services.reloadHook = async (next: Config) => {
+        await previous?.(next);
+        operators = new Map(next.operators.map((o) => [o.name, o.publicKey]));
+        verifier.replaceClients(macKeys(operators));
+      };
+    }
 
     chain?.start();
     payments?.payouts.start();
     await audit.appendNow('system', 'daemon.start', { version: VERSION, network: config.network, clients: clients.size, keystore: keystore.body.id });
-    const endpoints: DaemonEndpoints = { app: appEndpoint, events: eventsEndpoint, admin: config.admin?.endpoint ?? null, metrics: metricsEndpoint };
+    const endpoints: DaemonEndpoints = { app: appEndpoint, events: eventsEndpoint, admin: config.admin?.endpoint ?? null, adminTcp: adminTcpEndpoint, metrics: metricsEndpoint };
 
     let stopping: Promise<void> | undefined;
     return {
@@ -312,7 +355,7 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
       endpoints,
       async reloadClients(next: Config) {
         await services.reloadHook?.(next);
-        await audit.appendNow('system', 'config.reload', { clients: next.clients.length });
+        await audit.appendNow('system', 'config.reload', { clients: next.clients.length, operators: next.operators.length });
         log(`reloaded ${next.clients.length} client(s)`);
       },
       stop(reason: string) {
@@ -382,6 +425,12 @@ function canonicalListed(address: string, config: Config, key: string): string {
   } catch (err) {
     throw new CustodyError('CONFIG_INVALID', `${key}: ${err instanceof Error ? err.message : String(err)}`, { field: key });
   }
+}
+
+function readServerKeyFile(file: string): ServerKeyPairFile {
+  const keys = readKeyPairFile(file);
+  if (keys.kind !== 'server') throw new CustodyError('KEY_FILE', `${file}: a ${keys.kind} key file, expected the server's`);
+  return keys;
 }
 
 function clientTable(config: Config): Map<string, ClientEntry> {

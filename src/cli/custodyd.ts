@@ -38,7 +38,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     daemon = await startDaemon(config, log, faultInjection(process.env['CUSTODY_FAULT_INJECT'], log));
     const e = daemon.endpoints;
     log(`started ${VERSION} on ${config.network}, wallet LOCKED (${daemon.services.keystore.body.threshold} of ${daemon.services.keystore.body.custodians.length} custodians unlock)`);
-    log(`app rpc: ${e.app ?? 'off'}; events: ${e.events ?? 'off'}; admin: ${e.admin ?? 'off'}; metrics: ${e.metrics ?? 'off'}`);
+    log(`app rpc: ${e.app ?? 'off'}; events: ${e.events ?? 'off'}; admin: ${e.admin ?? 'off'}${e.adminTcp === null ? '' : ` and ${e.adminTcp} (CURVE, operators)`}; metrics: ${e.metrics ?? 'off'}`);
     watchEventLoop(log);
   } catch (err) {
     process.removeAllListeners('SIGHUP');

@@ -1,6 +1,7 @@
 /**
  * `custody unlock | lock | freeze | unfreeze | status`: operators' commands over the daemon's admin
  * socket. The socket comes from --admin, or the admin.endpoint of --config / $CUSTODY_CONFIG.
+ * From another host: --admin tcp://HOST:PORT --server-key Z85 --key-file OPERATOR.key (the remote door).
  */
 import { Command, Option } from 'commander';
 import { CustodyError, isCustodyError } from '../errors.js';
@@ -14,6 +15,8 @@ import { secretSource } from './secrets.js';
 interface AdminOpts {
   admin?: string;
   config?: string;
+  serverKey?: string;
+  keyFile?: string;
 }
 
 function adminEndpoint(o: AdminOpts): string {
@@ -24,11 +27,19 @@ function adminEndpoint(o: AdminOpts): string {
 }
 
 export async function withAdmin<T>(o: AdminOpts, fn: (c: AdminClient) => Promise<T>): Promise<T> {
-  const client = new AdminClient(adminEndpoint(o));
+  const endpoint = adminEndpoint(o);
+  const remote = endpoint.startsWith('tcp://');
+  if (remote && (o.serverKey === undefined || o.keyFile === undefined)) throw usage(`--admin ${endpoint}: a tcp endpoint needs --server-key and --key-file (an operator key from \`custody keys operator\`)`);
+  if (!remote && (o.serverKey !== undefined || o.keyFile !== undefined)) throw usage('--server-key and --key-file: only for a tcp:// --admin endpoint');
+  const client = remote ? new AdminClient(endpoint, { remote: { serverPublicKey: o.serverKey as string, keyFile: o.keyFile as string } }) : new AdminClient(endpoint);
   try {
     return await fn(client);
   } catch (err) {
-    if (isCustodyError(err, 'TIMEOUT')) throw new CustodyError('UNAVAILABLE', `no answer on the admin socket: is custodyd running, and are you its user? (${err.message})`);
+    if (isCustodyError(err, 'TIMEOUT')) {
+      // A refused CURVE key never gets an answer (ZAP), so a timeout is all the client sees.
+      const hint = remote ? 'is custodyd running with [admin] tcpEndpoint, is --server-key right, and is this key in [[operators]]?' : 'is custodyd running, and are you its user?';
+      throw new CustodyError('UNAVAILABLE', `no answer on the admin socket: ${hint} (${err.message})`);
+    }
     throw err;
   } finally {
     await client.close();
@@ -37,7 +48,9 @@ export async function withAdmin<T>(o: AdminOpts, fn: (c: AdminClient) => Promise
 
 export function adminOptions(cmd: Command): Command {
   return cmd
-    .option('--admin <endpoint>', 'the daemon\'s admin socket, ipc:///path (default: admin.endpoint of the configuration)')
+    .option('--admin <endpoint>', 'the daemon\'s admin socket, ipc:///path, or tcp://HOST:PORT from another host (default: admin.endpoint of the configuration)')
+    .option('--server-key <z85>', 'with a tcp:// --admin: the daemon\'s admin CURVE public key')
+    .option('--key-file <file>', 'with a tcp:// --admin: your operator key pair file (custody keys operator NAME)')
     .option('--config <file>', 'configuration file to read admin.endpoint from (default: $CUSTODY_CONFIG)');
 }
 

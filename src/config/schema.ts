@@ -38,6 +38,22 @@ export const whole = (min: number, max: number, unit = '') =>
   });
 
 const path = z.string().min(1, 'expected a non-empty file path');
+const keyName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'expected a client name (lowercase letters, digits, . _ -)');
+const z85PublicKey = z.string().regex(/^[0-9A-Za-z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/, 'expected a 40-character Z85 CURVE public key');
+
+/** [[clients]] and [[operators]]: each name and each key once. */
+function uniqueNamesAndKeys(kind: string) {
+  return (entries: ReadonlyArray<{ name: string; publicKey: string }>, ctx: z.RefinementCtx): void => {
+    const names = new Set<string>();
+    const keys = new Set<string>();
+    entries.forEach((c, i) => {
+      if (names.has(c.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate ${kind} name "${c.name}"` });
+      if (keys.has(c.publicKey)) ctx.addIssue({ code: 'custom', path: [i, 'publicKey'], message: 'the same public key is listed twice' });
+      names.add(c.name);
+      keys.add(c.publicKey);
+    });
+  };
+}
 
 export const configSchema = z
   .strictObject({
@@ -72,6 +88,9 @@ export const configSchema = z
     admin: z
       .strictObject({
         endpoint: z.string().regex(/^ipc:\/\/\/.+/, 'expected ipc:///absolute/path/admin.sock'),
+        // The remote door (CURVE, [[operators]] keys only); the ipc socket above stays.
+        tcpEndpoint: z.string().regex(/^tcp:\/\/[^\s]+:\d+$/, 'expected tcp://HOST:PORT').optional(),
+        serverKeyFile: path.optional(),
       })
       .optional(),
     chain: z
@@ -98,24 +117,19 @@ export const configSchema = z
     clients: z
       .array(
         z.strictObject({
-          name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'expected a client name (lowercase letters, digits, . _ -)'),
-          publicKey: z.string().regex(/^[0-9A-Za-z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/, 'expected a 40-character Z85 CURVE public key'),
+          name: keyName,
+          publicKey: z85PublicKey,
           roles: z.array(z.enum(['deposits', 'withdrawals', 'approver', 'monitor'])).min(1, 'expected at least one role'),
           ratePerSecond: whole(1, 1_000_000, 'requests per second').default(2_000),
           burst: whole(1, 1_000_000, 'requests').default(4_000),
         }),
       )
       .default([])
-      .superRefine((clients, ctx) => {
-        const names = new Set<string>();
-        const keys = new Set<string>();
-        clients.forEach((c, i) => {
-          if (names.has(c.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate client name "${c.name}"` });
-          if (keys.has(c.publicKey)) ctx.addIssue({ code: 'custom', path: [i, 'publicKey'], message: 'the same public key is listed twice' });
-          names.add(c.name);
-          keys.add(c.publicKey);
-        });
-      }),
+      .superRefine(uniqueNamesAndKeys('client')),
+    operators: z
+      .array(z.strictObject({ name: keyName, publicKey: z85PublicKey }))
+      .default([])
+      .superRefine(uniqueNamesAndKeys('operator')),
     unlock: z
       .strictObject({
         progressTimeoutSeconds: whole(30, 86_400, 'seconds').default(600),
@@ -216,6 +230,15 @@ export const configSchema = z
     // Both need coins, and coins come from following the chain.
     if (c.withdrawals !== undefined && c.chain === undefined) ctx.addIssue({ code: 'custom', path: ['withdrawals'], message: 'needs a [chain] section (withdrawals are paid from coins the follower tracks)' });
     if (c.hot !== undefined && c.chain === undefined) ctx.addIssue({ code: 'custom', path: ['hot'], message: 'needs a [chain] section (the cap is enforced on the balance the follower tracks)' });
+    if (c.admin?.tcpEndpoint !== undefined) {
+      if (c.operators.length === 0) ctx.addIssue({ code: 'custom', path: ['admin', 'tcpEndpoint'], message: 'needs at least one [[operators]] entry (only operator keys may use the remote admin door)' });
+      if (c.admin.serverKeyFile === undefined && c.rpc === undefined) ctx.addIssue({ code: 'custom', path: ['admin', 'serverKeyFile'], message: 'needed by tcpEndpoint when there is no [rpc] serverKeyFile to default to' });
+    }
+    // One key, one door: an app key listed as an operator would open the admin door too.
+    const clientKeys = new Set(c.clients.map((x) => x.publicKey));
+    c.operators.forEach((o, i) => {
+      if (clientKeys.has(o.publicKey)) ctx.addIssue({ code: 'custom', path: ['operators', i, 'publicKey'], message: 'this key is also a [[clients]] key; operators need keys of their own' });
+    });
     if (c.autoFreeze.auditSinkDownSeconds !== undefined && c.audit === undefined) ctx.addIssue({ code: 'custom', path: ['autoFreeze', 'auditSinkDownSeconds'], message: 'needs an [audit] section with syslog (there is no sink to watch)' });
     if ((c.autoFreeze.reorgDepth !== undefined || c.autoFreeze.tipStaleSeconds !== undefined) && c.chain === undefined) ctx.addIssue({ code: 'custom', path: ['autoFreeze'], message: 'reorgDepth and tipStaleSeconds need a [chain] section' });
     const w = c.withdrawals;

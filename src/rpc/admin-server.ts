@@ -3,6 +3,10 @@
  * only the daemon's own user (and root) can connect. No CURVE: file permissions are the authorisation,
  * and requests name the operator for the audit log. Secrets (unlock passphrases) travel in a second
  * frame as raw bytes, never in the JSON, so the daemon can wipe them.
+ *
+ * Optionally a second, remote door on tcp ([admin] tcpEndpoint): CURVE with its own ZAP domain, which
+ * admits only [[operators]] keys, and a per-request authenticator as on the app door (rpc/auth.ts), so
+ * the operator named in the audit log is the one whose key signed the request, never a claimed name.
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -11,9 +15,13 @@ import { CustodyError } from '../errors.js';
 import { dispatch, type DispatchOptions } from './dispatch.js';
 import { RequestLoop } from './request-loop.js';
 
+export const ADMIN_ZAP_DOMAIN = 'custody-admin';
+
 export interface AdminServerOptions extends Omit<DispatchOptions, 'authenticate' | 'allow'> {
-  /** ipc:///path/to/admin.sock */
+  /** ipc:///path/to/admin.sock, or tcp://HOST:PORT with `curve` (the remote door). */
   readonly endpoint: string;
+  /** The remote door only: the admin server's CURVE secret key; dispatch's operatorAuth names the caller. */
+  readonly curve?: { readonly serverSecretKey: string };
 }
 
 export function ipcPath(endpoint: string): string {
@@ -36,14 +44,27 @@ export function prepareIpcDirectory(endpoint: string): string {
 }
 
 export class AdminServer {
-  private readonly socket = new Router({ linger: 0, maxMessageSize: 1024 * 1024 });
+  private readonly socket: Router;
   private readonly loop: RequestLoop;
+  private readonly remote: boolean;
 
   constructor(private readonly opts: AdminServerOptions) {
+    const remote = opts.endpoint.startsWith('tcp://');
+    this.remote = remote;
+    // Fail closed: a tcp door without CURVE and per-request authentication would let anyone on the network act as an operator.
+    if (remote && (opts.curve === undefined || opts.operatorAuth === undefined)) throw new CustodyError('CONFIG_INVALID', 'admin.tcpEndpoint: the remote admin door needs a server key and operator keys');
+    this.socket = remote
+      ? new Router({ curveServer: true, curveSecretKey: opts.curve?.serverSecretKey ?? '', zapDomain: ADMIN_ZAP_DOMAIN, linger: 0, maxMessageSize: 1024 * 1024 })
+      : new Router({ linger: 0, maxMessageSize: 1024 * 1024 });
     this.loop = new RequestLoop(this.socket, (frame, secrets) => dispatch(frame, secrets, opts), 'admin');
   }
 
   async start(): Promise<string> {
+    if (this.remote) {
+      await this.socket.bind(this.opts.endpoint);
+      this.loop.start();
+      return this.socket.lastEndpoint ?? this.opts.endpoint;
+    }
     const path = prepareIpcDirectory(this.opts.endpoint);
     await this.socket.bind(this.opts.endpoint);
     chmodSync(path, 0o600);
@@ -53,6 +74,7 @@ export class AdminServer {
 
   async close(): Promise<void> {
     await this.loop.close();
+    if (this.remote) return; // no socket file to remove
     try {
       unlinkSync(ipcPath(this.opts.endpoint));
     } catch {

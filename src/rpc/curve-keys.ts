@@ -4,8 +4,9 @@
  * read is refused outright: a secret key that may have leaked must be replaced, not used (fail closed).
  *
  * Format (TOML): a comment saying what it is and to keep it secret, then
- *   kind = "server" | "client", name and roles (client only; roles are informational, the daemon's
- *   [[clients]] table is what grants them), publicKey = "<z85>", secretKey = "<z85>".
+ *   kind = "server" | "client" | "operator", name (client and operator) and roles (client only; roles are
+ *   informational, the daemon's [[clients]] table is what grants them), publicKey = "<z85>", secretKey = "<z85>".
+ * An operator key opens only the remote admin door ([admin] tcpEndpoint, [[operators]]), never the app one.
  */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { parse, TomlError } from 'smol-toml';
@@ -36,7 +37,11 @@ export interface ClientKeyPairFile extends CurveKeyPair {
   readonly name: string;
   readonly roles: readonly ClientRole[];
 }
-export type KeyPairFile = ServerKeyPairFile | ClientKeyPairFile;
+export interface OperatorKeyPairFile extends CurveKeyPair {
+  readonly kind: 'operator';
+  readonly name: string;
+}
+export type KeyPairFile = ServerKeyPairFile | ClientKeyPairFile | OperatorKeyPairFile;
 
 export function isClientRole(s: unknown): s is ClientRole {
   return typeof s === 'string' && (CLIENT_ROLES as readonly string[]).includes(s);
@@ -75,6 +80,17 @@ export function serializeKeyPairFile(file: KeyPairFile): string {
     ].join('\n');
   }
   if (!isClientName(file.name)) throw new CustodyError('KEY_FILE', `name: expected ${CLIENT_NAME_PATTERN.source}`);
+  if (file.kind === 'operator') {
+    return [
+      `# custody CURVE operator key pair for "${file.name}" (custodyd remote admin door). SECRET: keep this file private`,
+      '# (mode 0600) on that operator\'s host; the daemon needs only publicKey (in its [[operators]] table).',
+      'kind = "operator"',
+      `name = "${file.name}"`,
+      `publicKey = "${file.publicKey}"`,
+      `secretKey = "${file.secretKey}"`,
+      '',
+    ].join('\n');
+  }
   checkRoles(file.roles, 'roles');
   return [
     `# custody CURVE client key pair for "${file.name}". SECRET: keep this file private (mode 0600) on that app server;`,
@@ -100,9 +116,9 @@ export function parseKeyPairFile(text: string, source: string): KeyPairFile {
     throw fail(`not a valid TOML key file${where}`);
   }
   const kind = doc['kind'];
-  if (kind !== 'server' && kind !== 'client') throw fail('kind: expected "server" or "client"');
-  const allowed = kind === 'server' ? ['kind', 'publicKey', 'secretKey'] : ['kind', 'name', 'roles', 'publicKey', 'secretKey'];
-  for (const key of Object.keys(doc)) if (!allowed.includes(key)) throw fail(`${key}: unknown field in a ${kind} key file`);
+  if (kind !== 'server' && kind !== 'client' && kind !== 'operator') throw fail('kind: expected "server", "client" or "operator"');
+  const allowed = kind === 'server' ? ['kind', 'publicKey', 'secretKey'] : kind === 'operator' ? ['kind', 'name', 'publicKey', 'secretKey'] : ['kind', 'name', 'roles', 'publicKey', 'secretKey'];
+  for (const key of Object.keys(doc)) if (!allowed.includes(key)) throw fail(`${key}: unknown field in ${kind === 'operator' ? 'an' : 'a'} ${kind} key file`);
   const pair = { publicKey: doc['publicKey'], secretKey: doc['secretKey'] };
   try {
     checkKeyPair(pair);
@@ -112,7 +128,8 @@ export function parseKeyPairFile(text: string, source: string): KeyPairFile {
   const { publicKey, secretKey } = pair as CurveKeyPair;
   if (kind === 'server') return { kind, publicKey, secretKey };
   const name = doc['name'];
-  if (!isClientName(name)) throw fail(`name: expected a client name matching ${CLIENT_NAME_PATTERN.source}`);
+  if (!isClientName(name)) throw fail(`name: expected a ${kind} name matching ${CLIENT_NAME_PATTERN.source}`);
+  if (kind === 'operator') return { kind, name, publicKey, secretKey };
   const roles = doc['roles'];
   try {
     checkRoles(roles, 'roles');

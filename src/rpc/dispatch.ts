@@ -1,6 +1,6 @@
 /**
  * One request's path through a server, shared by the app and admin sockets:
- * decode → (app: authenticate, role, rate limit) → method → params → service → reply.
+ * decode → (app: authenticate, role, rate limit; remote admin: operatorAuth) → method → params → service → reply.
  * Any failure becomes a JSON-RPC error with a stable code; the daemon keeps serving.
  */
 import { CustodyError } from '../errors.js';
@@ -20,6 +20,11 @@ export interface DispatchOptions {
   readonly maxFrameBytes: number;
   /** App socket: verifies the authenticator and returns the caller; admin socket: undefined. */
   readonly authenticate?: Authenticate;
+  /**
+   * Remote admin door (tcp + CURVE): verifies the authenticator and returns the operator's name, which
+   * the key proves; the request's own `operator` member is then ignored. Local (ipc) admin socket: undefined.
+   */
+  readonly operatorAuth?: (req: RpcRequest) => string;
   /** App socket: token bucket per client. */
   readonly allow?: (client: string) => boolean;
   /** Called with each finished request, for metrics and logs (never with params). */
@@ -60,8 +65,19 @@ export async function dispatch(frame: Buffer, secrets: readonly Buffer[], opts: 
       opts.onDone?.({ method, code: 'OK', ms: performance.now() - started, caller });
       return encodeResultText(req.id, result);
     }
-    if (req.auth !== undefined) throw new CustodyError('INVALID_REQUEST', 'auth: the admin socket is authorised by file permissions, not authenticators');
-    caller = `operator:${req.operator ?? 'unknown'}`;
+    if (opts.operatorAuth !== undefined) {
+      let name: string;
+      try {
+        name = opts.operatorAuth(req);
+      } catch (err) {
+        if (err instanceof CustodyError) throw err;
+        throw new CustodyError('UNAUTHENTICATED', 'auth: the request could not be checked (malformed)');
+      }
+      caller = `operator:${name}`;
+    } else {
+      if (req.auth !== undefined) throw new CustodyError('INVALID_REQUEST', 'auth: the admin socket is authorised by file permissions, not authenticators');
+      caller = `operator:${req.operator ?? 'unknown'}`;
+    }
     const spec = lookup(req.method, true);
     ctx = { actor: caller, scope: 'admin', secrets };
     const params = parseParams(req.method, spec, req.params);

@@ -36,13 +36,23 @@ export interface TestClient {
   readonly keyFile: string;
 }
 
+/** An operator of the remote admin door ([[operators]], `custody keys operator`). */
+export interface TestOperator {
+  readonly name: string;
+  readonly keys: CurveKeyPair;
+  readonly keyFile: string;
+}
+
 export interface DaemonFixture {
   readonly dir: string;
   readonly configFile: string;
   readonly appEndpoint: string;
   readonly eventsEndpoint: string;
   readonly adminEndpoint: string;
+  /** [admin] tcpEndpoint: set when the fixture has operators. */
+  readonly adminTcpEndpoint: string | null;
   readonly serverPublicKey: string;
+  readonly operators: Record<string, TestOperator>;
   readonly clients: Record<string, TestClient>;
   readonly extraConfig: string;
   readonly poolSize: number;
@@ -50,8 +60,10 @@ export interface DaemonFixture {
   readonly descriptor: string;
 }
 
-/** Writes everything a daemon needs; `clients` maps name → roles. */
-export async function makeDaemonFixture(opts: { clients?: Record<string, ClientRole[]>; extraConfig?: string; poolSize?: number; poolWorkers?: number; descriptor?: string } = {}): Promise<DaemonFixture> {
+/** Writes everything a daemon needs; `clients` maps name → roles; `operators` (names) turn on the remote admin door. */
+export async function makeDaemonFixture(
+  opts: { clients?: Record<string, ClientRole[]>; operators?: readonly string[]; extraConfig?: string; poolSize?: number; poolWorkers?: number; descriptor?: string } = {},
+): Promise<DaemonFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'custodyd-'));
   const { body } = await createKeystore({ network: 'regtest', threshold: 2, custodians: custodians(CUSTODIAN_NAMES) }, fastDeps());
   writeKeystore(join(dir, 'keystore.json'), body, { create: true });
@@ -65,14 +77,24 @@ export async function makeDaemonFixture(opts: { clients?: Record<string, ClientR
     writeKeyPairFile(keyFile, { kind: 'client', name, roles, ...keys });
     clients[name] = { name, roles, keys, keyFile };
   }
+  const operators: Record<string, TestOperator> = {};
+  for (const name of opts.operators ?? []) {
+    const keys = newCurveKeyPair();
+    const keyFile = join(dir, `operator-${name}.key`);
+    writeKeyPairFile(keyFile, { kind: 'operator', name, ...keys });
+    operators[name] = { name, keys, keyFile };
+  }
   const [app, events] = [await freePort(), await freePort()];
+  const adminTcp = Object.keys(operators).length > 0 ? await freePort() : null;
   const fixture: DaemonFixture = {
     dir,
     configFile: join(dir, 'custody.toml'),
     appEndpoint: `tcp://127.0.0.1:${app}`,
     eventsEndpoint: `tcp://127.0.0.1:${events}`,
     adminEndpoint: `ipc://${join(dir, 'admin', 'admin.sock')}`,
+    adminTcpEndpoint: adminTcp === null ? null : `tcp://127.0.0.1:${adminTcp}`,
     serverPublicKey: server.publicKey,
+    operators,
     clients,
     extraConfig: opts.extraConfig ?? '',
     poolSize: opts.poolSize ?? 2048,
@@ -101,11 +123,13 @@ export function writeConfig(f: DaemonFixture, clients: readonly TestClient[] = O
     `endpoint = "${f.eventsEndpoint}"`,
     '[admin]',
     `endpoint = "${f.adminEndpoint}"`,
+    ...(f.adminTcpEndpoint === null ? [] : [`tcpEndpoint = "${f.adminTcpEndpoint}"`]),
     f.extraConfig,
   ];
   for (const c of clients) {
     lines.push('[[clients]]', `name = "${c.name}"`, `publicKey = "${c.keys.publicKey}"`, `roles = [${c.roles.map((r) => `"${r}"`).join(', ')}]`, 'ratePerSecond = 100000', 'burst = 100000');
   }
+  for (const o of Object.values(f.operators)) lines.push('[[operators]]', `name = "${o.name}"`, `publicKey = "${o.keys.publicKey}"`);
   writeFileSync(f.configFile, `${lines.join('\n')}\n`);
 }
 

@@ -33,6 +33,21 @@ t.test('custody keys client prints the [[clients]] block for the daemon and writ
   t.match(r.stderr, /mode 0600/);
 });
 
+t.test('custody keys operator prints the [[operators]] block and writes an operator key pair (remote admin door)', async (t) => {
+  const file = join(dir(), 'alice.key');
+  const r = await runCli('custody', ['keys', 'operator', 'alice', '--out', file]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(statSync(file).mode & 0o777, 0o600);
+  const pair = readKeyPairFile(file);
+  t.same({ ...pair, publicKey: '', secretKey: '' }, { kind: 'operator', name: 'alice', publicKey: '', secretKey: '' });
+  t.equal(r.stdout, `[[operators]]\nname = "alice"\npublicKey = "${pair.publicKey}"\n`);
+  t.same(parse(r.stdout), { operators: [{ name: 'alice', publicKey: pair.publicKey }] });
+  t.notOk(r.stdout.includes(pair.secretKey) || r.stderr.includes(pair.secretKey), 'the secret key is never printed');
+  const bad = await runCli('custody', ['keys', 'operator', 'Alice Smith', '--out', join(dir(), 'x.key')]);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /NAME: "Alice Smith" must match/);
+});
+
 t.test('an existing file is never overwritten: exit 1 with a KEY_FILE message', async (t) => {
   const file = join(dir(), 'taken.key');
   writeFileSync(file, 'precious', { mode: 0o600 });

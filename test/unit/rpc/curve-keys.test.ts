@@ -33,6 +33,17 @@ t.test('server and client key files round-trip, mode 0600 even under a permissiv
   t.same(readdirSync(d).sort(), ['client.key', 'server.key'], 'no temp file left behind');
 });
 
+t.test('operator key files (the remote admin door) round-trip with a name and no roles; roles are refused in them', async (t) => {
+  const d = dir();
+  const op: KeyPairFile = { kind: 'operator', name: 'alice', ...newCurveKeyPair() };
+  writeKeyPairFile(join(d, 'alice.key'), op);
+  t.equal(statSync(join(d, 'alice.key')).mode & 0o777, 0o600);
+  t.same(readKeyPairFile(join(d, 'alice.key')), op);
+  t.match(serializeKeyPairFile(op), /\nkind = "operator"\nname = "alice"\npublicKey = "[^"]{40}"\nsecretKey = "[^"]{40}"\n$/);
+  const withRoles = serializeKeyPairFile(op).replace('name = "alice"', 'name = "alice"\nroles = ["monitor"]');
+  t.throws(() => parseKeyPairFile(withRoles, 'x.key'), { code: 'KEY_FILE', message: /^x\.key: roles: unknown field in an operator key file/ });
+});
+
 t.test('the file starts with a comment saying what it is and to keep it secret, then the documented fields', async (t) => {
   const c = client();
   const text = serializeKeyPairFile(c);
@@ -78,7 +89,7 @@ t.test('a missing file, a directory and malformed contents give KEY_FILE errors 
   const good = serializeKeyPairFile(client());
   const other = newCurveKeyPair();
   const cases: Array<[string, string, RegExp]> = [
-    ['empty', '', /kind: expected "server" or "client"/],
+    ['empty', '', /kind: expected "server", "client" or "operator"/],
     ['not TOML', 'hello world', /not a valid TOML key file \(line 1/],
     ['wrong kind', good.replace('kind = "client"', 'kind = "admin"'), /kind: expected/],
     ['unknown field', `${good}extra = 1\n`, /extra: unknown field in a client key file/],
