@@ -157,9 +157,11 @@ export class Payouts {
   /**
    * Follows a transaction signed elsewhere (a cold PSBT sweep put together by service/sweeps.ts) exactly
    * like one of its own: written before it is sent, sent again until the node has it, confirmed, rolled
-   * back on a reorg, failed if its coins are spent otherwise. `extra` joins the batch that records it.
+   * back on a reorg, failed if its coins are spent otherwise. `extra` is called in the same synchronous
+   * turn as the commit of the batch that records it, so audit and event records it appends land in
+   * sequence order (audit/log.ts: append, then commit, no await between).
    */
-  async adopt(p: PayoutRecord, coins: readonly UtxoRecord[], extra: readonly BatchOp[]): Promise<void> {
+  async adopt(p: PayoutRecord, coins: readonly UtxoRecord[], extra: () => BatchOp[]): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.enqueue(async () => {
         try {
@@ -260,10 +262,10 @@ export class Payouts {
   }
 
   /** The signed transaction, its withdrawals, the coins it reserves and the change counter: one batch, before broadcast. */
-  private async persist(p: PayoutRecord, signed: readonly WithdrawalRecord[], coins: readonly UtxoRecord[], extra: readonly BatchOp[] = [], onCommitted?: () => void): Promise<void> {
+  private async persist(p: PayoutRecord, signed: readonly WithdrawalRecord[], coins: readonly UtxoRecord[], extra: readonly BatchOp[] | (() => BatchOp[]) = [], onCommitted?: () => void): Promise<void> {
     const reserved = coins.map((c) => ({ ...c, reservedBy: p.txid }));
     const staged = this.withdrawals.stage(signed);
-    const ops: BatchOp[] = [{ type: 'put', key: WITHDRAWALS.payout(p.txid), value: JSON.stringify(p) }, ...reserved.map((c) => putOp(c)), ...staged.ops, ...extra];
+    const ops: BatchOp[] = [{ type: 'put', key: WITHDRAWALS.payout(p.txid), value: JSON.stringify(p) }, ...reserved.map((c) => putOp(c)), ...staged.ops, ...(typeof extra === 'function' ? extra() : extra)];
     if (p.change !== null) ops.push({ type: 'put', key: WITHDRAWALS.changeIndex, value: String(p.change.index + 1) });
     const kindEvent = this.events.append(`payout.signed`, { txid: p.txid, kind: p.kind, withdrawals: p.withdrawals.length, feeSats: Number(p.feeSats), feeRate: p.feeRate, parent: p.parent });
     ops.push(...kindEvent.ops);

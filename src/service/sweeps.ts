@@ -19,7 +19,7 @@ import type { Deriver } from '../wallet/derive.js';
 import { decodePsbt, encodePsbt } from '../wallet/psbt-file.js';
 import { buildSweepPsbt, finalizeSweep, inputSigners, keyName, signaturesOf, unsignedTx, type SweepInput, type VerifiedSignature } from '../wallet/psbt.js';
 import { planSweep } from '../wallet/sweep-plan.js';
-import type { EventLog } from './events.js';
+import type { CustodyEvent, EventLog } from './events.js';
 import type { Ledger } from './ledger.js';
 import type { PayoutRecord, PayoutState, Payouts } from './payouts.js';
 import type { UtxoRecord } from './utxo-set.js';
@@ -225,14 +225,17 @@ export class Sweeps {
     for (const r of reserved.records) this.ledger.utxos.put(r);
     ops.push(...reserved.ops, { type: 'put', key: SWEEPS.record(id), value: JSON.stringify(record) }, { type: 'put', key: SWEEPS.next, value: String(this.next + 1) });
     if (req.kind === 'refill') ops.push({ type: 'put', key: SWEEPS.refillIndex, value: String(hotIndex + 1) });
-    const e = this.events.append('sweep.proposed', { id, kind: req.kind, amountSats: Number(record.amountSats), feeSats: Number(record.feeSats), unsignedTxid: record.unsignedTxid, inputs: chosen.length });
-    ops.push(...e.ops);
-    if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append(actor, 'sweep.propose', { id, kind: req.kind, amountSats: Number(record.amountSats), feeSats: Number(record.feeSats), unsignedTxid: record.unsignedTxid, inputs: chosen.length, outputs: record.outputs.map((o) => `${o.role}:${o.address}`) }).ops);
+    let e: { event: CustodyEvent; ops: BatchOp[] };
     try {
       // The files first: a record whose files were never written would send operators looking for nothing.
       mkdirSync(this.opts.outbox, { recursive: true, mode: 0o700 });
       writeFileAtomic(files.psbt, encodePsbt(psbt), { overwrite: true }, 0o644);
       writeFileAtomic(files.base64, Buffer.from(`${record.psbt}\n`), { overwrite: true }, 0o644);
+      // Event and audit records are appended only now, in the turn of the commit (audit/log.ts contract):
+      // a failed file write above must not leave a sequence number that is never stored.
+      e = this.events.append('sweep.proposed', { id, kind: req.kind, amountSats: Number(record.amountSats), feeSats: Number(record.feeSats), unsignedTxid: record.unsignedTxid, inputs: chosen.length });
+      ops.push(...e.ops);
+      if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append(actor, 'sweep.propose', { id, kind: req.kind, amountSats: Number(record.amountSats), feeSats: Number(record.feeSats), unsignedTxid: record.unsignedTxid, inputs: chosen.length, outputs: record.outputs.map((o) => `${o.role}:${o.address}`) }).ops);
       await this.store.commit(ops);
     } catch (err) {
       for (const r of previous) if (r !== undefined) this.ledger.utxos.put(r);
@@ -369,12 +372,18 @@ export class Sweeps {
       bumpedBy: null,
       failure: null,
     };
-    const e = this.events.append('sweep.imported', { id: record.id, txid: payout.txid, files: files.length });
-    const extra: BatchOp[] = [{ type: 'put', key: SWEEPS.record(record.id), value: JSON.stringify(imported) }, ...e.ops];
-    if (this.opts.audit !== undefined) extra.push(...this.opts.audit.append(actor, 'sweep.import', { id: record.id, txid: payout.txid, files: files.map((f) => f.name) }).ops);
+    let announced: CustodyEvent | undefined;
+    // Appended when payouts commits the batch (same turn), never before: sequences land in order.
+    const extra = (): BatchOp[] => {
+      const e = this.events.append('sweep.imported', { id: record.id, txid: payout.txid, files: files.length });
+      announced = e.event;
+      const ops: BatchOp[] = [{ type: 'put', key: SWEEPS.record(record.id), value: JSON.stringify(imported) }, ...e.ops];
+      if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append(actor, 'sweep.import', { id: record.id, txid: payout.txid, files: files.map((f) => f.name) }).ops);
+      return ops;
+    };
     await this.payouts.adopt(payout, coins as UtxoRecord[], extra);
     this.records.set(record.id, imported);
-    this.events.announce([e.event]);
+    if (announced !== undefined) this.events.announce([announced]);
     this.opts.log?.(`sweeps: ${record.id} imported from ${files.length} file(s); transaction ${payout.txid} sent`);
     return imported;
   }
