@@ -29,6 +29,9 @@ import { hotCoin, hotSigned, payoutRecord, type PayoutKind, type PayoutOptions, 
 
 export type { PayoutKind, PayoutOptions, PayoutRecord, PayoutState, FeePolicy } from './payout-records.js';
 
+/** Withdrawal ids named per audit record: 200 × ~20 bytes stays far below the 16 KiB details cap. */
+const AUDIT_IDS_PER_RECORD = 200;
+
 export class Payouts {
   private readonly active = new Map<string, PayoutRecord>();
   private timer: NodeJS.Timeout | undefined;
@@ -271,7 +274,20 @@ export class Payouts {
     ops.push(...kindEvent.ops);
     // Every signature the hot key makes is on record, in the batch that keeps the transaction.
     // A cold PSBT sweep was signed by the custodians, not here: it is recorded, not signed (sweeps.ts audits the import).
-    if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append('system', hotSigned(p.kind) || p.kind === 'cpfp' ? 'payout.sign' : 'payout.record', { txid: p.txid, kind: p.kind, withdrawals: [...p.withdrawals], feeSats: Number(p.feeSats), parent: p.parent }).ops);
+    if (this.opts.audit !== undefined) {
+      // An audit record's details are capped (16 KiB): a batch of up to 1,000 withdrawals is named over
+      // several records of at most AUDIT_IDS_PER_RECORD ids, all in this batch. (One record of 800+ ids
+      // was refused, the batch requeued, and retried forever: nothing else was signed.)
+      const action = hotSigned(p.kind) || p.kind === 'cpfp' ? 'payout.sign' : 'payout.record';
+      const parts = Math.max(1, Math.ceil(p.withdrawals.length / AUDIT_IDS_PER_RECORD));
+      for (let part = 0; part < parts; part++) {
+        const ids = p.withdrawals.slice(part * AUDIT_IDS_PER_RECORD, (part + 1) * AUDIT_IDS_PER_RECORD);
+        const details = part === 0
+          ? { txid: p.txid, kind: p.kind, withdrawals: [...ids], feeSats: Number(p.feeSats), parent: p.parent, ...(parts > 1 ? { part: 1, parts, withdrawalCount: p.withdrawals.length } : {}) }
+          : { txid: p.txid, withdrawals: [...ids], part: part + 1, parts };
+        ops.push(...this.opts.audit.append('system', part === 0 ? action : `${action}.more`, details).ops);
+      }
+    }
     await this.store.commit(ops);
     onCommitted?.();
     for (const c of reserved) this.ledger.utxos.put(c);
