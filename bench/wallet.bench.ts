@@ -36,11 +36,15 @@ const rawChain = bip32.fromBase58(XPUB).derive(0);
 const rawNext = { i: 0 };
 let sink = 0;
 
+/** Seconds per derivation run. */
+const SECONDS = (quick: boolean): number => (quick ? 0.15 : 1);
+const size = (quick: boolean): string => `${SECONDS(quick)} s`;
+
 /** The raw-library baseline: bip32 + tiny-secp256k1 child derivation, then HASH160 and bech32 by bitcoinjs. */
 export const rawDerive: Measure = {
   name: 'derive.raw',
   run: async (quick) =>
-    perSecond(quick ? 0.3 : 1, rawNext, (i) => {
+    perSecond(SECONDS(quick), rawNext, (i) => {
       const child = rawChain.derive(i);
       sink += baddress.toBech32(bcrypto.hash160(child.publicKey), 0, 'bc').length;
     }),
@@ -51,18 +55,36 @@ const multi = new Deriver(parseDescriptor(WSH_2OF3));
 const singleNext = { i: 0 };
 const multiNext = { i: 0 };
 
+let warmed: Promise<void> | undefined;
+/** JIT warm-up of the three derivation paths (at other indexes), so no entry's first run is its warm-up. */
+function warm(): Promise<void> {
+  warmed ??= (async () => {
+    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 200; i++) {
+      sink += baddress.toBech32(bcrypto.hash160(rawChain.derive(500_000 + i).publicKey), 0, 'bc').length;
+      sink += single.address(1, i).length + multi.address(1, i).length;
+    }
+  })();
+  return warmed;
+}
+
 export const walletBenches: Bench[] = [
   {
+    // Issue 3 asks for this rate as the baseline of the pool's goal; it has no goal of its own.
     ...rawDerive,
     unit: 'addr/s',
-    goals: [{ op: '>=', value: 1000 }],
+    goals: [],
+    size,
+    prepare: warm,
   },
   {
     name: 'derive.deriver',
     unit: 'addr/s',
     goals: [{ op: 'ratio>=', value: 0.9 }],
     baseline: rawDerive,
-    run: async (quick) => perSecond(quick ? 0.3 : 1, singleNext, (i) => void (sink += single.address(0, i).length)),
+    size,
+    prepare: warm,
+    run: async (quick) => perSecond(SECONDS(quick), singleNext, (i) => void (sink += single.address(0, i).length)),
   },
   {
     // Three child derivations per address: parity with the baseline per key is a ratio of about 0.33.
@@ -70,7 +92,9 @@ export const walletBenches: Bench[] = [
     unit: 'addr/s',
     goals: [{ op: 'ratio>=', value: 0.3 }],
     baseline: rawDerive,
-    run: async (quick) => perSecond(quick ? 0.3 : 1, multiNext, (i) => void (sink += multi.address(0, i).length)),
+    size,
+    prepare: warm,
+    run: async (quick) => perSecond(SECONDS(quick), multiNext, (i) => void (sink += multi.address(0, i).length)),
     teardown: async () => {
       if (sink < 0) process.stderr.write('unreachable\n'); // keeps the results observable to the optimiser
     },
