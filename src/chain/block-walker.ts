@@ -125,7 +125,7 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
         spent.push({ vin: i, prev: buf.subarray(pos, pos + 32), vout });
       }
       pos += 36;
-      const len = varint('scriptSig length');
+      const len = pos < end && buf[pos]! < 0xfd ? buf[pos++]! : varint('scriptSig length');
       need(len + 4, 'scriptSig and sequence');
       pos += len + 4;
     }
@@ -135,7 +135,7 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
       need(8, 'output value');
       const valueAt = pos;
       pos += 8;
-      const len = varint('script length');
+      const len = pos < end && buf[pos]! < 0xfd ? buf[pos++]! : varint('script length');
       need(len, 'output script');
       const tag = scripts.lookup(buf, pos, pos + len);
       if (tag !== undefined) matched.push({ vout: o, value: buf.readBigUInt64LE(valueAt), script: Uint8Array.from(buf.subarray(pos, pos + len)), tag });
@@ -144,10 +144,10 @@ export function walkBlock(raw: Uint8Array, scripts: ScriptWatch, outpoints: Outp
     const bodyEnd = pos;
     if (segwit) {
       for (let i = 0; i < nin; i++) {
-        const items = varint('witness item count');
+        const items = pos < end && buf[pos]! < 0xfd ? buf[pos++]! : varint('witness item count');
         for (let k = 0; k < items; k++) {
-          const len = varint('witness item length');
-          need(len, 'witness item');
+          const len = pos < end && buf[pos]! < 0xfd ? buf[pos++]! : varint('witness item length');
+          if (pos + len > end) throw malformed(pos, 'truncated witness item');
           pos += len;
         }
       }

@@ -43,8 +43,15 @@ export const outpointKey = (txid: string, vout: number): string => `${txid}:${vo
 export class UtxoSet implements OutpointWatch {
   /** Not spent in a block: unspent, or spent by a transaction still in the mempool. */
   private readonly live = new Map<string, UtxoRecord>();
-  /** How many live coins share the first 4 bytes of their txid (internal order): a cheap first test in has(). */
-  private readonly prefixes = new Map<number, number>();
+  /**
+   * A counting filter over the first 22 bits of live coins' txids (internal order): every input of every
+   * block is checked against the set, nearly always to say no (a Map of prefixes cost ~0.5 µs per input,
+   * 40 % of a block's walk at 100,000 coins). The counts (8 MB) are touched only when coins come and go;
+   * inputs read a bitmap of the non-zero counts (512 KB, small enough to stay in cache). A counter that
+   * reaches its maximum stays there (never decremented), which can only cost exact lookups, never miss a coin.
+   */
+  private readonly prefixes = new Uint16Array(1 << PREFIX_BITS);
+  private readonly present = new Int32Array(1 << (PREFIX_BITS - 5));
 
   static async load(store: Store): Promise<UtxoSet> {
     const set = new UtxoSet();
@@ -74,9 +81,8 @@ export class UtxoSet implements OutpointWatch {
   }
 
   has(bytes: Uint8Array, at: number, vout: number): boolean {
-    // 30 bits, so the key is a small integer to V8 (no heap number per input of every block).
-    const prefix = (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) & 0x3fffffff;
-    if (!this.prefixes.has(prefix)) return false;
+    const p = (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) & PREFIX_MASK;
+    if ((this.present[p >>> 5]! & (1 << (p & 31))) === 0) return false;
     const txid = Buffer.from(bytes.subarray(at, at + 32)).reverse().toString('hex');
     return this.live.has(outpointKey(txid, vout));
   }
@@ -92,16 +98,14 @@ export class UtxoSet implements OutpointWatch {
     this.live.set(key, r);
     if (!had) {
       const p = prefixOf(r.txid);
-      this.prefixes.set(p, (this.prefixes.get(p) ?? 0) + 1);
+      if (this.prefixes[p]! < STUCK && this.prefixes[p]!++ === 0) this.present[p >>> 5]! |= 1 << (p & 31);
     }
   }
 
   remove(txid: string, vout: number): void {
     if (!this.live.delete(outpointKey(txid, vout))) return;
     const p = prefixOf(txid);
-    const n = (this.prefixes.get(p) ?? 1) - 1;
-    if (n === 0) this.prefixes.delete(p);
-    else this.prefixes.set(p, n);
+    if (this.prefixes[p]! < STUCK && --this.prefixes[p]! === 0) this.present[p >>> 5]! &= ~(1 << (p & 31));
   }
 
   balances(): Balances {
@@ -161,8 +165,12 @@ export function putOp(r: UtxoRecord): BatchOp {
   return { type: 'put', key: UTXOS.record(r.txid, r.vout), value: JSON.stringify(r) };
 }
 
+const PREFIX_BITS = 22;
+const PREFIX_MASK = (1 << PREFIX_BITS) - 1;
+const STUCK = 0xffff;
+
 function prefixOf(txid: string): number {
-  // Internal byte order is the display hex reversed: its first 4 bytes are the display's last 8 digits, reversed.
-  const b = Buffer.from(txid.slice(56, 64), 'hex').reverse();
-  return b.readUInt32LE(0) & 0x3fffffff;
+  // Internal byte order is the display hex reversed: its first 3 bytes are the display's last 6 digits, reversed.
+  const b = Buffer.from(txid.slice(58, 64), 'hex').reverse();
+  return (b[0]! | (b[1]! << 8) | (b[2]! << 16)) & PREFIX_MASK;
 }
