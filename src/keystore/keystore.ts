@@ -1,7 +1,8 @@
 /**
  * The daemon's keystore: locked or unlocked. It starts locked; custodians unlock it through an
  * UnlockSession; lock() wipes every buffer that held key material. While unlocked it holds only the
- * hot account's private node (m/84h/<coin>h/0h), never the seed, data key or shares.
+ * hot account's private node (m/84h/<coin>h/0h) and, once the signer has asked for them, its receive and
+ * change chain nodes (…/0, …/1); never the seed, data key or shares.
  */
 import { randomBytes } from 'node:crypto';
 import { CustodyError } from '../errors.js';
@@ -24,6 +25,8 @@ export interface UnlockOutcome {
 export class Keystore {
   private session: UnlockSession;
   private account: BIP32Interface | undefined;
+  /** The account's chain nodes 0 and 1, derived on first use: each signature then needs one derivation, not two (~0.4 ms less per input). */
+  private chains: readonly [BIP32Interface, BIP32Interface] | undefined;
   private unlockedAt: number | null = null;
 
   constructor(
@@ -79,7 +82,10 @@ export class Keystore {
   /** Wipes the account key and any partial unlock progress. Safe to call when already locked. */
   lock(): void {
     wipeNode(this.account);
+    wipeNode(this.chains?.[0]);
+    wipeNode(this.chains?.[1]);
     this.account = undefined;
+    this.chains = undefined;
     this.unlockedAt = null;
     this.session.reset();
   }
@@ -88,5 +94,12 @@ export class Keystore {
   hotAccount(): BIP32Interface {
     if (this.account === undefined) throw new CustodyError('WALLET_LOCKED', 'the hot wallet is locked; custodians must unlock it first');
     return this.account;
+  }
+
+  /** The hot account's receive and change chain nodes (private), for the signer; WALLET_LOCKED while locked. Do not keep a reference. */
+  hotChains(): readonly [BIP32Interface, BIP32Interface] {
+    const account = this.hotAccount();
+    this.chains ??= [account.derive(0), account.derive(1)];
+    return this.chains;
   }
 }

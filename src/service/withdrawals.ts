@@ -411,8 +411,13 @@ export class Withdrawals {
     const { ops, events } = this.stage(records, eventType);
     // Appended right before the commit call (no await between): audit sequence numbers stay in commit order.
     const auditOps = this.opts.audit === undefined ? [] : audit.flatMap((a) => (this.opts.audit as AuditLog).append(a.actor, a.action, a.details).ops);
-    await this.store.commit([...extra, ...ops, ...auditOps]);
+    const committed = this.store.commit([...extra, ...ops, ...auditOps]);
+    // Settled while the write is in flight, so the payouts pass builds and signs during the fsync (or joins
+    // it, when the write is still queued): its batch can only land after this one, as the store applies
+    // commits in call order and, once one fails, fails every later one. Nothing is answered or announced
+    // before this batch is durable, and nothing is durably signed for a request that is not.
     this.settle(records);
+    await committed;
     this.events.announce(events);
   }
 

@@ -49,15 +49,18 @@ export function p2wpkhScriptCode(pubkey: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Signs a transaction spending hot coins. `account` is the hot BIP84 account node (m/84h/coin/0h). */
-export function signHotTransaction(account: BIP32Interface, coins: readonly HotCoin[], outputs: readonly TxOutputSpec[]): Transaction {
+/**
+ * Signs a transaction spending hot coins. `account` is the hot BIP84 account node (m/84h/coin/0h);
+ * `chains`, its chain nodes 0 and 1 when the caller keeps them (one derivation per input instead of two).
+ */
+export function signHotTransaction(account: BIP32Interface, coins: readonly HotCoin[], outputs: readonly TxOutputSpec[], chains?: readonly [BIP32Interface, BIP32Interface]): Transaction {
   if (coins.length === 0) throw new CustodyError('INTERNAL', 'a transaction needs at least one input');
   const tx = new Transaction();
   tx.version = 2;
   for (const c of coins) tx.addInput(Buffer.from(c.txid, 'hex').reverse(), c.vout, RBF_SEQUENCE);
   for (const o of outputs) tx.addOutput(o.script, o.value);
   coins.forEach((c, i) => {
-    const child = account.derive(c.chain).derive(c.index);
+    const child = (chains?.[c.chain] ?? account.derive(c.chain)).derive(c.index);
     const privateKey = child.privateKey;
     if (privateKey === undefined) throw new CustodyError('WALLET_LOCKED', 'the hot account has no private key');
     const pubkey = child.publicKey;

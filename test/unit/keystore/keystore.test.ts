@@ -69,12 +69,19 @@ t.test('unlock with 2 of 3 holds only the proven hot account; lock wipes it', as
   const priv = account.privateKey!;
   const chainCode = account.chainCode;
   t.ok(priv.some((b) => b !== 0));
+  const chains = keystore.hotChains();
+  t.equal(chains[0].neutered().toBase58(), account.derive(0).neutered().toBase58(), 'the receive chain node');
+  t.equal(chains[1].neutered().toBase58(), account.derive(1).neutered().toBase58(), 'the change chain node');
+  t.equal(keystore.hotChains(), chains, 'derived once');
+  const chainKeys = chains.map((c) => c.privateKey!);
   await t.rejects(keystore.submit('ops2', passphraseFor('ops2')), { code: 'ALREADY_UNLOCKED' });
   keystore.lock();
   t.equal(keystore.state, 'locked');
   t.ok(priv.every((b) => b === 0), 'private key bytes zeroed');
   t.ok(chainCode.every((b) => b === 0), 'chain code zeroed');
+  t.ok(chainKeys.every((k) => k.every((b) => b === 0)), 'the chain nodes\' private keys zeroed');
   t.throws(() => keystore.hotAccount(), { code: 'WALLET_LOCKED' });
+  t.throws(() => keystore.hotChains(), { code: 'WALLET_LOCKED' });
   t.equal(keystore.status().progress.received, 0);
 });
 
