@@ -206,6 +206,9 @@ t.test('details that look like secrets are refused without echoing them, and con
   const xprvs = fixture<{ vectors: Array<{ chains: Array<{ xprv: string }> }> }>('bip32-vectors.json').vectors.flatMap((v) => v.chains.map((c) => c.xprv));
   const xprv = xprvs[0]!;
   const wif = 'KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn';
+  // The same key uncompressed (mainnet) and compressed for testnet/regtest.
+  const uncompressedWif = '5HpHagT65TZzG1PH3CSu63k8DbpvD8s5ip4nEB3kEsreAnchuDf';
+  const testnetWif = 'cMahea7zqjxrtgAbB7LSGbcQUr1uX1ojuat9jZodMN87JcbXMTcA';
   const bip39 = fixture<{ vectors: Array<{ mnemonic: string }> }>('bip39-vectors.json').vectors;
   const cases: Array<[Record<string, unknown>, RegExp]> = [
     [{ passphrase: 'hunter2' }, /details\.passphrase: refused, the field name/],
@@ -219,6 +222,9 @@ t.test('details that look like secrets are refused without echoing them, and con
     [{ descriptor: `wpkh(${xprv}/84h/0h/0h/0/*)` }, /details\.descriptor: refused, the value looks like an extended private key/],
     [{ tprvLike: 'x' }, /details\.tprvLike: refused/],
     [{ key: wif }, /details\.key: refused, the value looks like a WIF private key/],
+    [{ note: `imported (${wif}) by mistake` }, /details\.note: refused, the value looks like a WIF private key/],
+    [{ key: uncompressedWif }, /details\.key: refused, the value looks like a WIF private key/],
+    [{ key: testnetWif }, /details\.key: refused, the value looks like a WIF private key/],
     [{ keys: xprvs.map((x) => `[note] ${x.replace(/^xprv/, 'tprv')}`) }, /details\.keys\[0\]: refused, the value looks like an extended private key/],
     ...xprvs.map((x): [Record<string, unknown>, RegExp] => [{ k: x }, /details\.k: refused, the value looks like an extended private key/]),
     ...bip39.map((v): [Record<string, unknown>, RegExp] => [{ m: v.mnemonic }, /details\.m: refused, the value looks like a BIP39 mnemonic/]),
@@ -237,6 +243,9 @@ t.test('details that look like secrets are refused without echoing them, and con
   const ok = await log.appendNow('operator:alice', 'freeze', {
     reason: 'the app server at 10.0.0.7 sent twelve withdrawals in one minute, all to new addresses; freezing until we know why',
     txid: 'a'.repeat(64),
+    // Hex whose zeros cut out a 51-character base58 run from 5 and a 52-character one from c: the shapes of
+    // a WIF key, without its checksum. (A payout naming such a txid was refused for ever.)
+    txids: [`05${'a'.repeat(50)}0${'b'.repeat(12)}`, `0c${'1'.repeat(51)}0${'2'.repeat(11)}`, `${'9'.repeat(51)}0${'e'.repeat(12)}`],
     address: 'bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080',
     xpub: 'tpubDC8msFGeGuwnKG9Upg7DM2b4DaRqg3CUZa5g8v2SRQ6K4NSkxUgd7HsL2XVWbVm39yBA4LAxysQAm397zwQSQoQgewGiYZqrA9DsP4zbQ1M',
   });
