@@ -380,14 +380,14 @@ export async function startDaemon(config: Config, log: Log, daemonOpts: DaemonOp
 function auditIssued(audit: AuditLog, records: readonly AddressRecord[]): BatchOp[] {
   const byScope = new Map<string, AddressRecord[]>();
   for (const r of records) byScope.set(r.scope, [...(byScope.get(r.scope) ?? []), r]);
-  const ops: BatchOp[] = [];
+  const entries: Array<{ actor: string; action: string; details: Record<string, unknown> }> = [];
   for (const [scope, list] of byScope) {
     for (let i = 0; i < list.length; i += 100) {
       const chunk = list.slice(i, i + 100);
-      ops.push(...audit.append(`client:${scope}`, 'address.issue', { addresses: chunk.map((r) => [r.index, r.requestId]) }).ops);
+      entries.push({ actor: `client:${scope}`, action: 'address.issue', details: { addresses: chunk.map((r) => [r.index, r.requestId]) } });
     }
   }
-  return ops;
+  return audit.appendAll(entries);
 }
 
 /** The node's RPC credentials: Core's cookie file (read at each call), or a user and a password file. */

@@ -127,6 +127,11 @@ function keySeq(key: string): number | undefined {
 
 const opening = new WeakMap<Store, Promise<AuditLog>>();
 
+export interface AuditMark {
+  readonly seq: number;
+  readonly hash: string;
+}
+
 export class AuditLog {
   private headSeq: number;
   private headHash: string;
@@ -224,6 +229,34 @@ export class AuditLog {
    * append + commit, for acts that change no other state (a verification, a drill) or whose state ops
    * the caller passes as `alsoCommit`, which land in the same batch, before the record.
    */
+  /**
+   * Several records for one batch, all or none: when one is refused (a secret, the size cap, a value
+   * outside the canonical subset), the head is put back, so no seq is taken by a record that will never
+   * be stored and the next record chains to what is on disk.
+   */
+  appendAll(entries: ReadonlyArray<{ readonly actor: string; readonly action: string; readonly details?: Record<string, unknown> }>): BatchOp[] {
+    const mark = this.mark();
+    const ops: BatchOp[] = [];
+    try {
+      for (const e of entries) ops.push(...this.append(e.actor, e.action, e.details ?? {}).ops);
+    } catch (err) {
+      this.rollback(mark);
+      throw err;
+    }
+    return ops;
+  }
+
+  /** The head now, to put back with rollback() if the batch being built is abandoned before its commit. */
+  mark(): AuditMark {
+    return { seq: this.headSeq, hash: this.headHash };
+  }
+
+  /** Forgets the records appended since `mark` (same synchronous turn, never committed). */
+  rollback(mark: AuditMark): void {
+    this.headSeq = mark.seq;
+    this.headHash = mark.hash;
+  }
+
   async appendNow(actor: string, action: string, details: Record<string, unknown> = {}, alsoCommit: readonly BatchOp[] = []): Promise<AuditRecord> {
     const { record, ops } = this.append(actor, action, details);
     await this.store.commit(alsoCommit.length > 0 ? [...alsoCommit, ...ops] : ops);

@@ -48,6 +48,16 @@ export class EventLog {
     return { event, ops: [{ type: 'put', key: EVENTS.record(event.seq), value: JSON.stringify(event) }] };
   }
 
+  /** The next sequence number, to put back with rollback() if the batch being built is abandoned before its commit. */
+  mark(): number {
+    return this.next;
+  }
+
+  /** Forgets the events appended since `mark` (same synchronous turn, never committed), so the feed has no gap. */
+  rollback(mark: number): void {
+    this.next = mark;
+  }
+
   /** Tells subscribers about events whose batch is now durable. */
   announce(events: readonly CustodyEvent[]): void {
     if (events.length === 0) return;

@@ -23,7 +23,7 @@ export class Journal {
   /** Builds the batch synchronously (sequence numbers assigned in call order), commits, announces. */
   async commit(entry: JournalEntry): Promise<readonly CustodyEvent[]> {
     const ops: BatchOp[] = [...(entry.ops ?? [])];
-    for (const a of entry.audit ?? []) ops.push(...this.audit.append(a.actor, a.action, a.details ?? {}).ops);
+    ops.push(...this.audit.appendAll(entry.audit ?? []));
     const announced: CustodyEvent[] = [];
     for (const e of entry.events ?? []) {
       const { event, ops: eventOps } = this.events.append(e.type, e.data);

@@ -308,7 +308,12 @@ export class Payouts {
       await this.persist(payoutRecord(tx, 'withdrawals', built, signed.map((w) => w.id), null, this.now()), signed, built.coins, [], () => (committed = true));
     } catch (err) {
       // Never back in the queue once the signed transaction is on disk: that would pay them twice.
-      if (!committed) this.withdrawals.requeue(batch);
+      if (!committed) {
+        this.withdrawals.requeue(batch);
+        // The same batch comes first again at the next pass: a failure that repeats holds up every
+        // withdrawal behind it, so say so (error messages never hold secrets, errors.ts).
+        this.alert('alert.signing_failed', { withdrawals: batch.length, first: batch[0]?.id ?? null, reason: (err as Error).message.slice(0, 300) });
+      }
       throw err;
     }
     return true;
@@ -331,26 +336,21 @@ export class Payouts {
   /** The signed transaction, its withdrawals, the coins it reserves and the change counter: one batch, before broadcast. */
   private async persist(p: PayoutRecord, signed: readonly WithdrawalRecord[], coins: readonly UtxoRecord[], extra: readonly BatchOp[] | (() => BatchOp[]) = [], onCommitted?: () => void): Promise<void> {
     const reserved = coins.map((c) => ({ ...c, reservedBy: p.txid }));
-    const staged = this.withdrawals.stage(signed);
-    const ops: BatchOp[] = [{ type: 'put', key: WITHDRAWALS.payout(p.txid), value: JSON.stringify(p) }, ...reserved.map((c) => putOp(c)), ...staged.ops, ...(typeof extra === 'function' ? extra() : extra)];
-    if (p.change !== null) ops.push({ type: 'put', key: WITHDRAWALS.changeIndex, value: String(p.change.index + 1) });
-    const kindEvent = this.events.append(`payout.signed`, { txid: p.txid, kind: p.kind, withdrawals: p.withdrawals.length, feeSats: Number(p.feeSats), feeRate: p.feeRate, parent: p.parent });
-    ops.push(...kindEvent.ops);
     // Every signature the hot key makes is on record, in the batch that keeps the transaction.
     // A cold PSBT sweep was signed by the custodians, not here: it is recorded, not signed (sweeps.ts audits the import).
-    if (this.opts.audit !== undefined) {
-      // An audit record's details are capped (16 KiB): a batch of up to 1,000 withdrawals is named over
-      // several records of at most AUDIT_IDS_PER_RECORD ids, all in this batch. (One record of 800+ ids
-      // was refused, the batch requeued, and retried forever: nothing else was signed.)
-      const action = hotSigned(p.kind) || p.kind === 'cpfp' ? 'payout.sign' : 'payout.record';
-      const parts = Math.max(1, Math.ceil(p.withdrawals.length / AUDIT_IDS_PER_RECORD));
-      for (let part = 0; part < parts; part++) {
-        const ids = p.withdrawals.slice(part * AUDIT_IDS_PER_RECORD, (part + 1) * AUDIT_IDS_PER_RECORD);
-        const details = part === 0
-          ? { txid: p.txid, kind: p.kind, withdrawals: [...ids], feeSats: Number(p.feeSats), parent: p.parent, ...(parts > 1 ? { part: 1, parts, withdrawalCount: p.withdrawals.length } : {}) }
-          : { txid: p.txid, withdrawals: [...ids], part: part + 1, parts };
-        ops.push(...this.opts.audit.append('system', part === 0 ? action : `${action}.more`, details).ops);
-      }
+    // Built in one synchronous stretch; if any append is refused (the audit screen, the size cap), every
+    // record and event appended so far is taken back, so no sequence number is left that is never stored.
+    const audit = this.opts.audit;
+    const marks = { events: this.events.mark(), audit: audit?.mark() };
+    let ops: BatchOp[];
+    let staged: ReturnType<Withdrawals['stage']>;
+    let kindEvent: ReturnType<EventLog['append']>;
+    try {
+      ({ ops, staged, kindEvent } = this.payoutBatch(p, signed, reserved, extra));
+    } catch (err) {
+      this.events.rollback(marks.events);
+      if (audit !== undefined && marks.audit !== undefined) audit.rollback(marks.audit);
+      throw err;
     }
     await this.store.commit(ops);
     onCommitted?.();
@@ -366,6 +366,37 @@ export class Payouts {
     // Durable now: sending is not on the signing path. The follow-up after it sees it in the mempool and
     // moves it to broadcast; if the send is lost, a reconciliation sends it again.
     void this.send(p).then(() => this.followUpSoon());
+  }
+
+  /** The batch that keeps a signed transaction: its record, coins, withdrawals, events and audit records (appended here). */
+  private payoutBatch(
+    p: PayoutRecord,
+    signed: readonly WithdrawalRecord[],
+    reserved: readonly UtxoRecord[],
+    extra: readonly BatchOp[] | (() => BatchOp[]),
+  ): { ops: BatchOp[]; staged: ReturnType<Withdrawals['stage']>; kindEvent: ReturnType<EventLog['append']> } {
+    const ops: BatchOp[] = [{ type: 'put', key: WITHDRAWALS.payout(p.txid), value: JSON.stringify(p) }, ...reserved.map((c) => putOp(c))];
+    if (p.change !== null) ops.push({ type: 'put', key: WITHDRAWALS.changeIndex, value: String(p.change.index + 1) });
+    if (this.opts.audit !== undefined) {
+      // An audit record's details are capped (16 KiB): a batch of up to 1,000 withdrawals is named over
+      // several records of at most AUDIT_IDS_PER_RECORD ids, all in this batch. (One record of 800+ ids
+      // was refused, the batch requeued, and retried forever: nothing else was signed.)
+      const action = hotSigned(p.kind) || p.kind === 'cpfp' ? 'payout.sign' : 'payout.record';
+      const parts = Math.max(1, Math.ceil(p.withdrawals.length / AUDIT_IDS_PER_RECORD));
+      for (let part = 0; part < parts; part++) {
+        const ids = p.withdrawals.slice(part * AUDIT_IDS_PER_RECORD, (part + 1) * AUDIT_IDS_PER_RECORD);
+        const details =
+          part === 0
+            ? { txid: p.txid, kind: p.kind, withdrawals: [...ids], feeSats: Number(p.feeSats), parent: p.parent, ...(parts > 1 ? { part: 1, parts, withdrawalCount: p.withdrawals.length } : {}) }
+            : { txid: p.txid, withdrawals: [...ids], part: part + 1, parts };
+        ops.push(...this.opts.audit.append('system', part === 0 ? action : `${action}.more`, details).ops);
+      }
+    }
+    const staged = this.withdrawals.stage(signed);
+    ops.push(...staged.ops, ...(typeof extra === 'function' ? extra() : extra));
+    const kindEvent = this.events.append(`payout.signed`, { txid: p.txid, kind: p.kind, withdrawals: p.withdrawals.length, feeSats: Number(p.feeSats), feeRate: p.feeRate, parent: p.parent });
+    ops.push(...kindEvent.ops);
+    return { ops, staged, kindEvent };
   }
 
   /** Hands the signed bytes to the node, outside the queue; whatever happens, the reconciliation decides. */

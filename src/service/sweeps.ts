@@ -233,9 +233,10 @@ export class Sweeps {
       writeFileAtomic(files.base64, Buffer.from(`${record.psbt}\n`), { overwrite: true }, 0o644);
       // Event and audit records are appended only now, in the turn of the commit (audit/log.ts contract):
       // a failed file write above must not leave a sequence number that is never stored.
+      // The audit record first: it is the append that can be refused, before any event number is taken.
+      if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append(actor, 'sweep.propose', { id, kind: req.kind, amountSats: Number(record.amountSats), feeSats: Number(record.feeSats), unsignedTxid: record.unsignedTxid, inputs: chosen.length, outputs: record.outputs.map((o) => `${o.role}:${o.address}`) }).ops);
       e = this.events.append('sweep.proposed', { id, kind: req.kind, amountSats: Number(record.amountSats), feeSats: Number(record.feeSats), unsignedTxid: record.unsignedTxid, inputs: chosen.length });
       ops.push(...e.ops);
-      if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append(actor, 'sweep.propose', { id, kind: req.kind, amountSats: Number(record.amountSats), feeSats: Number(record.feeSats), unsignedTxid: record.unsignedTxid, inputs: chosen.length, outputs: record.outputs.map((o) => `${o.role}:${o.address}`) }).ops);
       await this.store.commit(ops);
     } catch (err) {
       for (const r of previous) if (r !== undefined) this.ledger.utxos.put(r);
@@ -375,11 +376,10 @@ export class Sweeps {
     let announced: CustodyEvent | undefined;
     // Appended when payouts commits the batch (same turn), never before: sequences land in order.
     const extra = (): BatchOp[] => {
+      const auditOps = this.opts.audit === undefined ? [] : this.opts.audit.append(actor, 'sweep.import', { id: record.id, txid: payout.txid, files: files.map((f) => f.name) }).ops;
       const e = this.events.append('sweep.imported', { id: record.id, txid: payout.txid, files: files.length });
       announced = e.event;
-      const ops: BatchOp[] = [{ type: 'put', key: SWEEPS.record(record.id), value: JSON.stringify(imported) }, ...e.ops];
-      if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append(actor, 'sweep.import', { id: record.id, txid: payout.txid, files: files.map((f) => f.name) }).ops);
-      return ops;
+      return [{ type: 'put', key: SWEEPS.record(record.id), value: JSON.stringify(imported) }, ...e.ops, ...auditOps];
     };
     await this.payouts.adopt(payout, coins as UtxoRecord[], extra);
     this.records.set(record.id, imported);
@@ -395,9 +395,9 @@ export class Sweeps {
       if (r.state !== 'proposed') throw new CustodyError('SWEEP_STATE', `sweep ${id} is ${r.state}; only a proposal not yet imported can be cancelled`, { id });
       const released = this.ledger.utxos.release(`sweep:${id}`);
       const next: SweepRecord = { ...r, state: 'cancelled' };
+      const auditOps = this.opts.audit === undefined ? [] : this.opts.audit.append(actor, 'sweep.cancel', { id }).ops;
       const e = this.events.append('sweep.cancelled', { id });
-      const ops: BatchOp[] = [...released.ops, { type: 'put', key: SWEEPS.record(id), value: JSON.stringify(next) }, ...e.ops];
-      if (this.opts.audit !== undefined) ops.push(...this.opts.audit.append(actor, 'sweep.cancel', { id }).ops);
+      const ops: BatchOp[] = [...released.ops, { type: 'put', key: SWEEPS.record(id), value: JSON.stringify(next) }, ...e.ops, ...auditOps];
       await this.store.commit(ops);
       for (const c of released.records) this.ledger.utxos.put(c);
       this.records.set(id, next);

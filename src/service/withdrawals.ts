@@ -408,9 +408,10 @@ export class Withdrawals {
   }
 
   private async write(records: readonly WithdrawalRecord[], extra: readonly BatchOp[] = [], eventType?: string, audit: readonly AuditEntry[] = []): Promise<void> {
-    const { ops, events } = this.stage(records, eventType);
     // Appended right before the commit call (no await between): audit sequence numbers stay in commit order.
-    const auditOps = this.opts.audit === undefined ? [] : audit.flatMap((a) => (this.opts.audit as AuditLog).append(a.actor, a.action, a.details).ops);
+    // Audit first, all or none: a refused record must not leave an event number taken and never stored.
+    const auditOps = this.opts.audit === undefined ? [] : this.opts.audit.appendAll(audit);
+    const { ops, events } = this.stage(records, eventType);
     const committed = this.store.commit([...extra, ...ops, ...auditOps]);
     // Settled while the write is in flight, so the payouts pass builds and signs during the fsync (or joins
     // it, when the write is still queued): its batch can only land after this one, as the store applies

@@ -349,3 +349,31 @@ t.test('a LevelDB read error is a verdict naming where verification got to, not 
   t.same(await verifyAudit(store), { ok: true, count: 600, head: log.head() });
   await store.close();
 });
+
+t.test('appendAll is all or none: a refused record takes back the ones before it, and the chain stays whole', async (t) => {
+  const store = await Store.open(newDir(), identity);
+  const log = await AuditLog.open(store, ticking());
+  await log.appendNow('system', 'first', {});
+  const head = log.head();
+  const refused = (() => {
+    try {
+      log.appendAll([
+        { actor: 'system', action: 'payout.sign', details: { txid: 'a'.repeat(64) } },
+        { actor: 'system', action: 'payout.sign.more', details: { passphrase: 'hunter2' } },
+      ]);
+      return undefined;
+    } catch (err) {
+      return err as Error & { code?: string };
+    }
+  })();
+  t.equal(refused?.code, 'INTERNAL', 'the second record is refused');
+  t.same(log.head(), head, 'the first record of the batch is taken back: its seq is free');
+  const ops = log.appendAll([
+    { actor: 'system', action: 'payout.sign', details: { txid: 'b'.repeat(64) } },
+    { actor: 'system', action: 'payout.sign.more', details: { part: 2 } },
+  ]);
+  await store.commit(ops);
+  t.equal(log.head().seq, head.seq + 2);
+  t.same(await verifyAudit(store), { ok: true, count: 3, head: log.head() }, 'what is on disk chains without a hole');
+  await store.close();
+});
