@@ -14,6 +14,7 @@ import { readKeyPairFile, type CurveKeyPair } from '../rpc/curve-keys.js';
 import type { CustodyEvent } from '../service/events.js';
 import type { StatusDocument } from '../service/status.js';
 import type { DepositView } from '../service/ledger.js';
+import { EventSequencer } from './event-sequencer.js';
 import { RpcChannel } from './rpc-channel.js';
 
 export interface CustodyClientOptions {
@@ -115,49 +116,21 @@ export class CustodyClient {
     const sub = new Subscriber({ curveServerKey: this.opts.serverPublicKey, curvePublicKey: this.keys.publicKey, curveSecretKey: this.keys.secretKey, linger: 0 });
     sub.connect(eventsEndpoint);
     sub.subscribe();
-    let last = afterSeq;
-    const live: CustodyEvent[] = [];
-    let replaying = true;
-    const deliver = (e: CustodyEvent): void => {
-      if (e.seq <= last) return;
-      if (e.seq > last + 1) {
-        // A gap in the live feed (slow joiner, reconnect): fill it from the store before going on.
-        live.push(e);
-        if (!replaying) void catchUp();
-        return;
-      }
-      last = e.seq;
-      onEvent(e);
-    };
-    const catchUp = async (): Promise<void> => {
-      replaying = true;
-      try {
-        for (;;) {
-          const page = await this.eventsSince(last, 1000);
-          for (const e of page.events) deliver(e);
-          if (page.events.length < 1000) break;
-        }
-        live.sort((a, b) => a.seq - b.seq);
-        for (const e of live.splice(0)) deliver(e);
-      } finally {
-        replaying = false;
-      }
-    };
+    const sequencer = new EventSequencer(afterSeq, async (seq, limit) => (await this.eventsSince(seq, limit)).events, onEvent);
     const loop = (async () => {
       try {
         for await (const [, body] of sub) {
           if (body === undefined) continue;
-          const e = JSON.parse(body.toString('utf8')) as CustodyEvent;
-          if (replaying) live.push(e);
-          else deliver(e);
+          sequencer.live(JSON.parse(body.toString('utf8')) as CustodyEvent);
         }
       } catch (err) {
         if (!sub.closed) throw err;
       }
     })();
-    void catchUp();
+    void sequencer.catchUp();
     return {
       close: async () => {
+        sequencer.close();
         sub.close();
         await loop.catch(() => undefined);
       },
