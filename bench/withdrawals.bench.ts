@@ -224,8 +224,13 @@ async function latencyRun(quick: boolean): Promise<number> {
     const requestId = `lat-${counter++}`;
     const signed = new Promise<void>((res) => waiting.set(requestId, res));
     const t0 = performance.now();
-    await r.client.call('withdrawal.create', { requestId, address: destinations[i % 64]!, amountSats: 5_000 });
-    await Promise.race([signed, new Promise((_, reject) => setTimeout(() => reject(new Error(`${requestId} not signed after 60 s`)), 60_000).unref())]);
+    const created = (await r.client.call('withdrawal.create', { requestId, address: destinations[i % 64]!, amountSats: 5_000 })) as { id: string };
+    await Promise.race([signed, new Promise((_, reject) => setTimeout(() => reject(new Error(`${requestId} not signed after 60 s`)), 60_000).unref())]).catch(async (err: unknown) => {
+      printDaemonLog(r);
+      // Which side lost it: the daemon (not signed) or the event feed (signed, event not delivered)?
+      const w = (await r.client.call('withdrawal.get', { id: created.id }).catch((e: unknown) => ({ state: `unknown (${String(e)})` }))) as { state: string };
+      throw new Error(`${(err as Error).message}; the daemon says ${created.id} is ${w.state}`);
+    });
     latencies.push(performance.now() - t0);
     if (i % 20 === 19) {
       await mine(r.node, 1, r.miner); // fresh confirmed coins, outside the timed calls
