@@ -74,18 +74,21 @@ function watchEventLoop(log: (line: string) => void): void {
 }
 
 /**
- * CUSTODY_FAULT_INJECT=STEP[:N] (tests only): SIGKILL this process the Nth time (default 1st) the payout
- * path reaches STEP (after-approval, after-sign, after-persist, after-broadcast). A crash at an exact point
- * cannot be caused from outside reliably; this is the named stand-in for it.
+ * CUSTODY_FAULT_INJECT=STEP[:N[:throw]] (tests only): SIGKILL this process the Nth time (default 1st) the
+ * payout path reaches STEP (after-approval, after-sign, after-persist, after-broadcast), or with `throw`,
+ * fail that step with an error instead. A crash or failure at an exact point cannot be caused from outside
+ * reliably; this is the named stand-in for it.
  */
 function faultInjection(spec: string | undefined, log: (line: string) => void): { fault?: (step: string) => void } {
   if (spec === undefined || spec === '') return {};
-  const [step, nth] = spec.split(':');
+  const [step, nth, mode] = spec.split(':');
   let left = Number(nth ?? '1');
-  log(`warning: CUSTODY_FAULT_INJECT=${spec}: this process will kill itself at ${step} (tests only)`);
+  log(`warning: CUSTODY_FAULT_INJECT=${spec}: this process will ${mode === 'throw' ? 'fail' : 'kill itself'} at ${step} (tests only)`);
   return {
     fault: (at) => {
-      if (at === step && --left === 0) process.kill(process.pid, 'SIGKILL');
+      if (at !== step || --left !== 0) return;
+      if (mode === 'throw') throw new Error(`injected fault at ${at}`);
+      process.kill(process.pid, 'SIGKILL');
     },
   };
 }

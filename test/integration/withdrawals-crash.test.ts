@@ -110,6 +110,25 @@ for (const step of STEPS) {
   }
 }
 
+t.test('a batch that fails between signing and writing raises alert.signing_failed, is retried and paid once', async (t) => {
+  const r = { requestId: 'fail-after-sign', address: destination(requests.length), amountSats: 100_000 + requests.length };
+  requests.push(r);
+  const c = await started({ CUSTODY_FAULT_INJECT: 'after-sign:1:throw' });
+  const head = (await c.eventsSince(-1, 1)).head;
+  const w = (await c.call('withdrawal.create', r)) as WithdrawalView;
+  const alert = await eventually('the alert', async () => (await c.eventsSince(head, 1000)).events.find((e) => e.type === 'alert.signing_failed'));
+  t.match(alert.data, { withdrawals: 1, first: w.id, reason: /injected fault at after-sign/ }, 'names the batch and the reason');
+  await eventually('broadcast on a later pass', async () => {
+    const now = (await c.call('withdrawal.get', { id: w.id })) as WithdrawalView;
+    return now.state === 'broadcast' || now.state === 'confirmed' ? now : undefined;
+  });
+  await mine(node, 1, funder.address);
+  await eventually('confirmed', async () => (((await c.call('withdrawal.get', { id: w.id })) as WithdrawalView).state === 'confirmed' ? true : undefined));
+  await c.close();
+  t.equal(await daemon!.stop(), 0);
+  daemon = undefined;
+});
+
 t.test('over all runs: every request paid exactly once, none lost, velocity equals the chain', async (t) => {
   const c = await started();
   const paid = await paidOnChain();
