@@ -226,10 +226,6 @@ export class AuditLog {
   }
 
   /**
-   * append + commit, for acts that change no other state (a verification, a drill) or whose state ops
-   * the caller passes as `alsoCommit`, which land in the same batch, before the record.
-   */
-  /**
    * Several records for one batch, all or none: when one is refused (a secret, the size cap, a value
    * outside the canonical subset), the head is put back, so no seq is taken by a record that will never
    * be stored and the next record chains to what is on disk.
@@ -257,6 +253,10 @@ export class AuditLog {
     this.headHash = mark.hash;
   }
 
+  /**
+   * append + commit, for acts that change no other state (a verification, a drill) or whose state ops
+   * the caller passes as `alsoCommit`, which land in the same batch, before the record.
+   */
   async appendNow(actor: string, action: string, details: Record<string, unknown> = {}, alsoCommit: readonly BatchOp[] = []): Promise<AuditRecord> {
     const { record, ops } = this.append(actor, action, details);
     await this.store.commit(alsoCommit.length > 0 ? [...alsoCommit, ...ops] : ops);

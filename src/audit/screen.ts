@@ -106,3 +106,17 @@ export function screenSecrets(value: unknown, path = 'details'): void {
     screenSecrets(v, `${path}.${k}`);
   }
 }
+
+/**
+ * True when a client's value would be refused in an audit record. Services check the fields a request
+ * puts in the audit log (its requestId) up front, so one request is refused with INVALID_ARGUMENT instead
+ * of its whole group commit failing for every client in it.
+ */
+export function looksSecret(value: string): boolean {
+  try {
+    screenString(value, 'value');
+    return false;
+  } catch {
+    return true;
+  }
+}

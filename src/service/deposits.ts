@@ -9,6 +9,7 @@
  * - Gap-aware: it knows the highest index issued and the highest that received funds, and reports the
  *   run between them, which a wallet restoring the cold seed must scan past (BIP44 gap limit).
  */
+import { looksSecret } from '../audit/screen.js';
 import { CustodyError } from '../errors.js';
 import type { Clock } from '../types.js';
 import type { ColdDescriptor } from '../wallet/descriptor.js';
@@ -82,6 +83,7 @@ export function validateNewAddress(req: NewAddressRequest, scope: string): void 
   if (typeof req.requestId !== 'string' || !REQUEST_ID.test(req.requestId)) {
     throw invalid('requestId', 'expected 1 to 64 characters of A-Z a-z 0-9 . _ : -');
   }
+  if (looksSecret(req.requestId)) throw invalid('requestId', 'looks like a private key; it goes into the audit log, and secrets never may');
   if (typeof req.account !== 'string' || req.account.length === 0 || req.account.length > MAX_ACCOUNT || !printable(req.account)) {
     throw invalid('account', `expected 1 to ${MAX_ACCOUNT} printable characters`);
   }

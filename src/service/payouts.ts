@@ -259,7 +259,8 @@ export class Payouts {
   }
 
   private canSign(): boolean {
-    return this.keystore.status().state === 'unlocked' && this.operator.frozen === null && this.ledger.tip() !== null && (this.opts.signingBlocked?.() ?? null) === null;
+    // A broken store (a write failed) refuses every commit: signing would only use the hot key for nothing.
+    return this.keystore.status().state === 'unlocked' && this.operator.frozen === null && this.ledger.tip() !== null && !this.store.isBroken && (this.opts.signingBlocked?.() ?? null) === null;
   }
 
   // --- building and signing -------------------------------------------------------------------
@@ -471,7 +472,14 @@ export class Payouts {
     for (const p of [...this.active.values()]) {
       // A signing pass due meanwhile goes first, here between two transactions (a safe point: nothing of
       // this one read yet), so following up never sits on a withdrawal's path to its signature.
-      if (this.passWanted) await this.pass();
+      if (this.passWanted) {
+        try {
+          await this.pass();
+        } catch (err) {
+          // Its own failure (already requeued and alerted): the rest of this round still runs.
+          this.opts.log?.(`payouts: ${(err as Error).message}`);
+        }
+      }
       // 100 blocks deep: no reorg will take it back; stop following it (the record stays on disk).
       if (p.state === 'confirmed' && p.height !== null && p.height < tip - 100) {
         this.active.delete(p.txid);
@@ -547,9 +555,10 @@ export class Payouts {
     const tx = signHotTransaction(this.keystore.hotAccount(), [hotCoin(inputCoin)], [{ script, value }], this.keystore.hotChains());
     const child = payoutRecord(tx, 'cpfp', { coins: [inputCoin], change: { vout: 0, index: changeIndex, value }, fee, vbytes, feeRate: rate }, [], parent.txid, this.now());
     const updatedParent: PayoutRecord = { ...parent, bumpedBy: child.txid };
-    this.active.set(parent.txid, updatedParent);
     this.opts.log?.(`payouts: ${parent.txid} stuck for ${this.opts.bumpAfterBlocks} blocks; child ${child.txid} pays ${fee} sats for both`);
     await this.persist(child, [], [inputCoin], [{ type: 'put', key: WITHDRAWALS.payout(parent.txid), value: JSON.stringify(updatedParent) }]);
+    // Only once the child is durable: a failed write must leave the parent free to be bumped again.
+    this.active.set(parent.txid, updatedParent);
   }
 
   // --- hot cap --------------------------------------------------------------------------------
@@ -591,6 +600,7 @@ export class Payouts {
     this.lastAlert.set(type, now);
     this.opts.log?.(`${type}: ${JSON.stringify(data)}`);
     const { event, ops } = this.events.append(type, data);
-    void this.store.commit(ops).then(() => this.events.announce([event as CustodyEvent]));
+    // A failed write (the store is then broken, and says so in every later commit) is already logged above.
+    void this.store.commit(ops).then(() => this.events.announce([event as CustodyEvent]), () => undefined);
   }
 }

@@ -8,6 +8,7 @@
  *        ↓ (reject/cancel)  ↓ (cancel)                 ↓ (conflict)   ↑↓ (reorg: back to broadcast)
  *     rejected/cancelled  cancelled                  failed
  */
+import { looksSecret } from '../audit/screen.js';
 import { CustodyError } from '../errors.js';
 import type { Clock, Network } from '../types.js';
 import type { BatchOp, Store } from '../store/db.js';
@@ -159,6 +160,8 @@ export class Withdrawals {
     let destination: ReturnType<typeof parseDestination>;
     try {
       destination = parseDestination(req.address, this.opts.network);
+      // It goes into the audit record of the group commit: refused here, for this request only.
+      if (looksSecret(req.requestId)) throw new CustodyError('INVALID_ARGUMENT', 'requestId: looks like a private key; it goes into the audit log, and secrets never may', { field: 'requestId' });
       if (req.account !== undefined && (req.account.length === 0 || req.account.length > 128 || !PRINTABLE.test(req.account))) {
         throw new CustodyError('INVALID_ARGUMENT', 'account: expected 1 to 128 printable characters', { field: 'account' });
       }
@@ -326,8 +329,12 @@ export class Withdrawals {
     return this.exclusive(async () => {
       const r = await this.mustBe(id, ['pending_approval', 'approved'], 'cancel');
       if (client !== undefined && r.client !== client) throw new CustodyError('WITHDRAWAL_NOT_FOUND', `id: no withdrawal ${id} of client ${client}`, { field: 'id' });
-      // Once the payouts service has taken it to sign, the signed transaction may already exist.
-      if (this.held.has(id)) throw new CustodyError('WITHDRAWAL_STATE', `withdrawal ${id} is being signed; it can no longer be cancelled`, { state: 'approved' });
+      // Once the payouts service has taken it to sign, the signed transaction may already exist. Decided
+      // from memory, in the same synchronous stretch as the write below: the record read above may predate
+      // a signature that landed meanwhile (an approved withdrawal no longer in the queue has been taken).
+      if (r.state === 'approved' && (this.held.has(id) || !this.queue.has(id))) {
+        throw new CustodyError('WITHDRAWAL_STATE', `withdrawal ${id} is being signed or was signed; it can no longer be cancelled`, { state: 'approved' });
+      }
       const cancelled: WithdrawalRecord = { ...r, state: 'cancelled', failure: `cancelled by ${actor}`, updatedAt: new Date(this.clock()).toISOString() };
       await this.write([cancelled], [], undefined, [{ actor, action: 'withdrawal.cancel', details: auditDetails(cancelled) }]);
       return this.get(id);

@@ -83,6 +83,11 @@ export class Store {
     }
   }
 
+  /** After a failed write nothing more can be committed (commit fails closed); a restart is needed. */
+  get isBroken(): boolean {
+    return this.broken !== undefined;
+  }
+
   get(key: string): Promise<string | undefined> {
     return this.db.get(key);
   }

@@ -93,6 +93,9 @@ t.test('bad requests are refused with the field and rule, and nothing is issued'
   for (const [req, field] of cases) {
     await t.rejects(deposits.newAddress(req as never), { code: 'INVALID_ARGUMENT', message: new RegExp(`^${field}: expected`) }, JSON.stringify(req).slice(0, 40));
   }
+  // A requestId goes into the audit record of its group: one that looks like a key (the published WIF of
+  // private key 1) is refused alone, rather than failing the whole group's audit record.
+  await t.rejects(deposits.newAddress({ requestId: 'KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn', account: 'a' }), { code: 'INVALID_ARGUMENT', message: /^requestId: looks like a private key/ });
   t.equal(deposits.gap().highestIssued, -1);
   await close();
 });

@@ -522,3 +522,36 @@ t.test('model-based: after every command, chargedSats() is the sum of approved/s
   // (A refusal by velocity at the last approval is rarer here; its own test above covers it.)
   t.comment(`outcomes: ${JSON.stringify(Object.fromEntries(tally))}`);
 });
+
+t.test('cancel is decided from memory: a withdrawal signed after its record was read cannot be cancelled', async (t) => {
+  const h = await open(newDir());
+  const a = await h.w.create({ requestId: 'race', address: ADDR, amountSats: 1_000n }, 'app1');
+  const record = (await h.w.record(a.id))!;
+  // The payouts service takes it and its signed batch lands, but the store still answers the approved row
+  // (a read that fixed its snapshot before the payout write): what a slow cancel would see.
+  h.w.hold([record]);
+  h.w.settle([{ ...record, state: 'signed', txid: 'ab'.repeat(32), vout: 0 }]);
+  t.equal((await h.w.record(a.id))!.state, 'approved', 'the row read by cancel is the stale one');
+  t.ok(await refusedWith(h.w.cancel(a.id, 'client:app1', 'app1'), 'WITHDRAWAL_STATE'), 'refused: it was signed');
+  t.equal((await h.w.record(a.id))!.state, 'approved', 'nothing written over it');
+  t.equal(h.w.chargedSats(), 1_000n, 'the charge stays');
+  await h.store.close();
+});
+
+t.test('a requestId that looks like a private key is refused alone; the requests beside it are created', async (t) => {
+  const h = await open(newDir());
+  // The WIF of private key 1 (a published example), as a client might paste it by mistake.
+  const wif = 'KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn';
+  const results = await Promise.allSettled([
+    h.w.create({ requestId: 'before', address: ADDR, amountSats: 1_000n }, 'app1'),
+    h.w.create({ requestId: wif, address: ADDR, amountSats: 1_000n }, 'app2'),
+    h.w.create({ requestId: 'after', address: ADDR2, amountSats: 2_000n }, 'app1'),
+  ]);
+  t.equal(results[0].status, 'fulfilled');
+  t.equal(results[2].status, 'fulfilled');
+  const err = results[1].status === 'rejected' ? (results[1].reason as Error & { code?: string; details?: { field?: string } }) : undefined;
+  t.equal(err?.code, 'INVALID_ARGUMENT');
+  t.equal(err?.details?.field, 'requestId');
+  t.notMatch(err?.message ?? '', /KwDiBf89/, 'the value is not echoed');
+  await h.store.close();
+});
