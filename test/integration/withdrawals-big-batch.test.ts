@@ -3,19 +3,21 @@
  * record over several records (one record of 800+ ids was over the 16 KiB details cap; the batch was
  * requeued and retried forever, and nothing else was ever signed).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../src/audit/log.js';
 import type { WithdrawalView } from '../../src/service/withdrawals.js';
 import { Deriver } from '../../src/wallet/derive.js';
-import { adminClient, appClient, custody, makeDaemonFixture, startTestDaemon } from '../support/daemon.js';
-import { Funder, mine, startRegtestNode } from '../support/regtest.js';
+import type { CustodyClient } from '../../src/client/app-client.js';
+import { adminClient, appClient, custody, makeDaemonFixture, startTestDaemon, type DaemonFixture } from '../support/daemon.js';
+import { Funder, mine, startRegtestNode, type RegtestNode } from '../support/regtest.js';
 import { chainConfig, eventually, hotAddress, unlockDaemon, waitForTip } from '../support/chain.js';
 import { regtestDescriptor } from '../support/wallets.js';
 
-t.test('950 withdrawals in one batch are signed in one transaction and named over several audit records', async (t) => {
+/** A regtest node, a daemon paying batches of up to 1,000 at `feeRate` sat/vB, unlocked, its hot wallet funded. */
+async function bigBatchRig(t: Test, feeRate: number): Promise<{ node: RegtestNode; f: DaemonFixture; payer: CustodyClient }> {
   const node = await startRegtestNode();
   t.teardown(() => node.stop());
   const funder = await Funder.create(node);
@@ -24,7 +26,7 @@ t.test('950 withdrawals in one batch are signed in one transaction and named ove
     clients: { payer: ['withdrawals'] },
     poolSize: 64,
     poolWorkers: 0,
-    extraConfig: `${chainConfig(dir, node, (await node.client.getBlockCount()) + 1)}\n[withdrawals]\nmaxAmountSats = 1_000_000\n[withdrawals.batch]\nwindowMs = 4000\nmaxOutputs = 1000\n[withdrawals.fee]\nfallbackSatPerVb = 3`,
+    extraConfig: `${chainConfig(dir, node, (await node.client.getBlockCount()) + 1)}\n[withdrawals]\nmaxAmountSats = 1_000_000\n[withdrawals.batch]\nwindowMs = 4000\nmaxOutputs = 1000\n[withdrawals.fee]\nfallbackSatPerVb = ${feeRate}`,
   });
   const daemon = await startTestDaemon(f);
   t.teardown(async () => {
@@ -37,6 +39,11 @@ t.test('950 withdrawals in one batch are signed in one transaction and named ove
   const payer = appClient(f, 'payer', 60_000);
   t.teardown(() => payer.close());
   await waitForTip(payer, node);
+  return { node, f, payer };
+}
+
+t.test('950 withdrawals in one batch are signed in one transaction and named over several audit records', async (t) => {
+  const { f, payer } = await bigBatchRig(t, 3);
   const dest = new Deriver(regtestDescriptor(), 'regtest');
   const created = await Promise.all(Array.from({ length: 950 }, (_, i) => payer.call('withdrawal.create', { requestId: `big-${i}`, address: dest.address(1, 5000 + i), amountSats: 10_000 }) as Promise<WithdrawalView>));
   const last = created[created.length - 1]!;
@@ -62,27 +69,7 @@ t.test('a transaction the node will not keep raises alert.stuck; its withdrawals
   // bcoin 1.0.2 does not keep this 950-output batch at 1 sat/vB (its minimum fee is computed on more bytes
   // than ours), while it answers the send with the txid: a real refusal, as a node with a higher minimum
   // relay fee or a conflicting spend would give.
-  const node = await startRegtestNode();
-  t.teardown(() => node.stop());
-  const funder = await Funder.create(node);
-  const dir = mkdtempSync(join(tmpdir(), 'custody-bigbatch-'));
-  const f = await makeDaemonFixture({
-    clients: { payer: ['withdrawals'] },
-    poolSize: 64,
-    poolWorkers: 0,
-    extraConfig: `${chainConfig(dir, node, (await node.client.getBlockCount()) + 1)}\n[withdrawals]\nmaxAmountSats = 1_000_000\n[withdrawals.batch]\nwindowMs = 4000\nmaxOutputs = 1000\n[withdrawals.fee]\nfallbackSatPerVb = 1`,
-  });
-  const daemon = await startTestDaemon(f);
-  t.teardown(async () => {
-    if (!t.passing()) console.error(`custodyd stderr (last 20,000 chars):\n${daemon.stderr().slice(-20_000)}`);
-    await daemon.stop();
-  });
-  await unlockDaemon(f);
-  await funder.pay([{ address: hotAddress(f, 0), sats: 500_000_000n }]);
-  await mine(node, 1, funder.address);
-  const payer = appClient(f, 'payer', 60_000);
-  t.teardown(() => payer.close());
-  await waitForTip(payer, node);
+  const { node, payer } = await bigBatchRig(t, 1);
   const head = (await payer.eventsSince(-1, 1)).head;
   const dest = new Deriver(regtestDescriptor(), 'regtest');
   const created = await Promise.all(Array.from({ length: 950 }, (_, i) => payer.call('withdrawal.create', { requestId: `low-${i}`, address: dest.address(1, 5000 + i), amountSats: 10_000 }) as Promise<WithdrawalView>));
