@@ -25,16 +25,13 @@ import type { Operator } from './operator.js';
 import { putOp, type UtxoRecord } from './utxo-set.js';
 import type { WatchSet } from './watch.js';
 import type { WithdrawalRecord, Withdrawals } from './withdrawals.js';
+import { PayoutSender } from './payout-sender.js';
 import { hotCoin, hotSigned, payoutRecord, type PayoutKind, type PayoutOptions, type PayoutRecord } from './payout-records.js';
 
 export type { PayoutKind, PayoutOptions, PayoutRecord, PayoutState, FeePolicy } from './payout-records.js';
 
 /** Withdrawal ids named per audit record: 200 × ~20 bytes stays far below the 16 KiB details cap. */
 const AUDIT_IDS_PER_RECORD = 200;
-/** A transaction missing from the node's mempool is sent again at most this often. */
-const RESEND_AFTER_MS = 2_000;
-/** Re-sends after which a transaction the node will not keep is reported (alert.stuck): ~10 s. */
-const NOT_ACCEPTED_AFTER_RESENDS = 5;
 
 export class Payouts {
   private readonly active = new Map<string, PayoutRecord>();
@@ -49,14 +46,10 @@ export class Payouts {
   private cachedRate: { rate: number; at: number } | undefined;
   /** A follow-up round is reading the mempool or waiting for its turn; `followAgain`: another was asked meanwhile. */
   private following = false;
+  private followAgain = false;
   /** A signing pass is queued and has not started. */
   private passWanted = false;
-  private followAgain = false;
-  /** When each transaction was last handed to the node, so a reconciliation does not send it again at once. */
-  private readonly sentAt = new Map<string, number>();
-  /** Re-sends in a row of a transaction the node's mempool does not show, and the node's last answer to a send. */
-  private readonly resends = new Map<string, number>();
-  private readonly sendErrors = new Map<string, string>();
+  private readonly sender: PayoutSender;
 
   private constructor(
     private readonly store: Store,
@@ -75,6 +68,12 @@ export class Payouts {
     this.changeNext = counters.change;
     this.sweepNext = counters.sweep;
     this.clock = opts.clock ?? Date.now;
+    this.sender = new PayoutSender(backend, this.clock, {
+      ...(opts.log === undefined ? {} : { log: opts.log }),
+      afterSend: () => this.opts.fault?.('after-broadcast'),
+      // A node that will not keep it: its withdrawals wait and its coins stay reserved, so say so.
+      notAccepted: (n) => this.alert('alert.stuck', { txid: n.txid, kind: this.active.get(n.txid)?.kind ?? null, reason: 'the node does not keep it in its mempool', resends: n.resends, lastError: n.lastError }),
+    });
   }
 
   static async open(
@@ -371,7 +370,7 @@ export class Payouts {
     this.opts.fault?.('after-persist');
     // Durable now: sending is not on the signing path. The follow-up after it sees it in the mempool and
     // moves it to broadcast; if the send is lost, a reconciliation sends it again.
-    void this.send(p).then(() => this.followUpSoon());
+    void this.sender.send(p).then(() => this.followUpSoon());
   }
 
   /** The batch that keeps a signed transaction: its record, coins, withdrawals, events and audit records (appended here). */
@@ -405,27 +404,6 @@ export class Payouts {
     return { ops, staged, kindEvent };
   }
 
-  /** Drops what is kept about sending a transaction no longer followed. */
-  private forget(txid: string): void {
-    this.sentAt.delete(txid);
-    this.resends.delete(txid);
-    this.sendErrors.delete(txid);
-  }
-
-  /** Hands the signed bytes to the node, outside the queue; whatever happens, the reconciliation decides. */
-  private async send(p: PayoutRecord): Promise<void> {
-    this.sentAt.set(p.txid, this.clock());
-    try {
-      await this.backend.sendRawTransaction(Buffer.from(p.hex, 'hex'));
-      this.sendErrors.delete(p.txid);
-      this.opts.fault?.('after-broadcast');
-    } catch (err) {
-      // Unreachable, refused, already known: the reconciliation decides what it means.
-      this.sendErrors.set(p.txid, (err as Error).message.slice(0, 300));
-      this.opts.log?.(`payouts: sending ${p.txid}: ${(err as Error).message}`);
-    }
-  }
-
   // --- broadcast and reconciliation ------------------------------------------------------------
 
 
@@ -449,7 +427,7 @@ export class Payouts {
     this.events.announce([...staged.events, e.event]);
     if (next.state === 'failed') {
       this.active.delete(p.txid);
-      this.forget(p.txid);
+      this.sender.forget(p.txid);
     } else this.active.set(p.txid, next);
     return next;
   }
@@ -497,7 +475,7 @@ export class Payouts {
       // 100 blocks deep: no reorg will take it back; stop following it (the record stays on disk).
       if (p.state === 'confirmed' && p.height !== null && p.height < tip - 100) {
         this.active.delete(p.txid);
-        this.forget(p.txid);
+        this.sender.forget(p.txid);
         continue;
       }
       if (this.unchanged(p, tip)) continue;
@@ -529,21 +507,11 @@ export class Payouts {
         resend.push(p);
         continue;
       }
-      this.resends.delete(p.txid);
+      this.sender.accepted(p.txid);
       if (p.state === 'signed') await this.transition(p, { state: 'broadcast', broadcastHeight: tip }, 'broadcast');
       else if (this.canSign() && p.bumpedBy === null && hotSigned(p.kind) && p.broadcastHeight !== null && tip - p.broadcastHeight >= this.opts.bumpAfterBlocks) await this.bump(p);
     }
-    const now = this.clock();
-    for (const p of resend) {
-      // One just handed to the node may not be in a mempool read a moment before: not sent twice at once.
-      if ((this.sentAt.get(p.txid) ?? -Infinity) > now - RESEND_AFTER_MS) continue;
-      const n = (this.resends.get(p.txid) ?? 0) + 1;
-      this.resends.set(p.txid, n);
-      // A node that will not keep it (too low a fee for it, a conflict, a policy): its withdrawals wait and
-      // its coins stay reserved, so say so rather than send it again in silence.
-      if (n === NOT_ACCEPTED_AFTER_RESENDS) this.alert('alert.stuck', { txid: p.txid, kind: p.kind, reason: 'the node does not keep it in its mempool', resends: n, lastError: this.sendErrors.get(p.txid) ?? null });
-      void this.send(p);
-    }
+    for (const p of resend) this.sender.resend(p);
   }
 
   /**
