@@ -5,27 +5,14 @@
  * (bcoin's own `isRBF()` is not used: it answers false for every version-2 transaction, a bcoin quirk.)
  */
 import t from 'tap';
-import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { payments, Transaction } from 'bitcoinjs-lib';
 import { hotAccountFromSeed } from '../../../src/wallet/hot-account.js';
 import { bip32, bip32Network, type BIP32Interface } from '../../../src/wallet/keys.js';
 import { estimateVbytes, INCREMENTAL_RELAY_SAT_PER_VB, RBF_SEQUENCE, replaceByFee, signHotTransaction, verifyHotTransaction, type HotCoin, type TxOutputSpec } from '../../../src/wallet/hot-tx.js';
 import { isCustodyError } from '../../../src/errors.js';
+import { bcoinVerifies } from '../../support/bcoin-verify.js';
 import { hex, thrown } from '../../support/vectors.js';
-
-// --- bcoin as an independent verifier (CommonJS, no types: the few calls used are typed here) ---------
-interface BcoinTx {
-  verify(view: unknown): boolean;
-}
-interface Bcoin {
-  TX: { fromRaw(raw: Buffer): BcoinTx };
-  CoinView: new () => { addOutput(prevout: unknown, output: unknown): unknown };
-  Outpoint: new (hash: string, index: number) => unknown;
-  Output: { fromScript(script: unknown, value: number): unknown };
-  Script: { fromRaw(raw: Buffer): unknown };
-}
-const bcoin = createRequire(import.meta.url)('bcoin') as Bcoin;
 
 // --- the hot account: a random seed, the private account node derived as keystore/hot-key.ts does ----
 const seed = randomBytes(32);
@@ -48,13 +35,8 @@ function coin(value: bigint, chain: 0 | 1 = 0): HotCoin {
 }
 
 /** bcoin's verdict on every input of `tx` spending `coins` (with the scripts derived from the xpub). */
-function bcoinVerifies(tx: Transaction, coins: readonly HotCoin[]): boolean {
-  const view = new bcoin.CoinView();
-  for (const c of coins) {
-    const outpoint = new bcoin.Outpoint(Buffer.from(c.txid, 'hex').reverse().toString('hex'), c.vout);
-    view.addOutput(outpoint, bcoin.Output.fromScript(bcoin.Script.fromRaw(Buffer.from(coinScript(c))), Number(c.value)));
-  }
-  return bcoin.TX.fromRaw(Buffer.from(tx.toBuffer())).verify(view);
+function bcoinVerifiesHot(tx: Transaction, coins: readonly HotCoin[]): boolean {
+  return bcoinVerifies(tx, coins.map((c) => ({ txid: c.txid, vout: c.vout, script: coinScript(c), value: c.value })));
 }
 
 const feeOf = (tx: Transaction, coins: readonly HotCoin[]): bigint => coins.reduce((a, c) => a + c.value, 0n) - tx.outs.reduce((a, o) => a + o.value, 0n);
@@ -79,19 +61,19 @@ t.test('signHotTransaction: version 2, the coins in order with RBF sequences, th
       t.equal(input.script.length, 0, 'native segwit: empty scriptSig');
     });
     t.ok(verifyHotTransaction(tx, coins), 'our verifier accepts it');
-    t.ok(bcoinVerifies(tx, coins), "bcoin's script interpreter accepts it");
+    t.ok(bcoinVerifiesHot(tx, coins), "bcoin's script interpreter accepts it");
   }
 });
 
 t.test('signHotTransaction: a tampered output or a wrong coin value fails verification', async (t) => {
   const coins = [coin(80_000n), coin(20_000n, 1)];
   const tx = signHotTransaction(account, coins, [{ script: P2TR, value: 90_000n }, { script: P2WPKH, value: 9_000n }]);
-  t.ok(verifyHotTransaction(tx, coins) && bcoinVerifies(tx, coins), 'the untouched transaction verifies');
+  t.ok(verifyHotTransaction(tx, coins) && bcoinVerifiesHot(tx, coins), 'the untouched transaction verifies');
 
   const moreValue = Transaction.fromBuffer(tx.toBuffer());
   (moreValue.outs[1] as { value: bigint }).value += 1n;
   t.notOk(verifyHotTransaction(moreValue, coins), 'one sat more to an output: refused by our verifier');
-  t.notOk(bcoinVerifies(moreValue, coins), 'and by bcoin');
+  t.notOk(bcoinVerifiesHot(moreValue, coins), 'and by bcoin');
 
   const otherScript = Transaction.fromBuffer(tx.toBuffer());
   (otherScript.outs[0] as { script: Uint8Array }).script = P2WSH;
@@ -99,7 +81,7 @@ t.test('signHotTransaction: a tampered output or a wrong coin value fails verifi
 
   const wrongValue = [coins[0] as HotCoin, { ...(coins[1] as HotCoin), value: 20_001n }];
   t.notOk(verifyHotTransaction(tx, wrongValue), 'a coin claimed one sat larger than it was signed for: refused (BIP143 commits to the value)');
-  t.notOk(bcoinVerifies(tx, wrongValue), 'and by bcoin');
+  t.notOk(bcoinVerifiesHot(tx, wrongValue), 'and by bcoin');
 
   const swapped = [coins[1] as HotCoin, coins[0] as HotCoin];
   t.notOk(verifyHotTransaction(tx, swapped), 'coins in the wrong order: refused');
@@ -108,7 +90,7 @@ t.test('signHotTransaction: a tampered output or a wrong coin value fails verifi
   // that the transaction spends exactly the coins given.
   const stranger = bip32.fromSeed(randomBytes(32), bip32Network('regtest')).deriveHardened(84).deriveHardened(1).deriveHardened(0);
   const foreign = signHotTransaction(stranger, coins, [{ script: P2TR, value: 90_000n }]);
-  t.notOk(bcoinVerifies(foreign, coins), 'signed by another wallet: bcoin refuses it (wrong key for the coin script)');
+  t.notOk(bcoinVerifiesHot(foreign, coins), 'signed by another wallet: bcoin refuses it (wrong key for the coin script)');
   t.notOk(verifyHotTransaction(foreign, coins, account.neutered()), 'and so does our guard, given the account xpub');
   t.ok(verifyHotTransaction(tx, coins, account.neutered()), 'our own transaction passes with the xpub');
   t.notOk(verifyHotTransaction(tx, []), 'no coins given for two inputs: refused, not vacuously true');
@@ -194,7 +176,7 @@ t.test('replaceByFee: same inputs, same payment outputs, change reduced by exact
   t.ok(newFee - oldFee >= BigInt(tx.virtualSize()), "and the replacement's own size");
   t.ok(Number(newFee) >= tx.virtualSize() * 10, `pays at least 10 sat/vB on its real size (${newFee} for ${tx.virtualSize()} vB)`);
   t.ok(verifyHotTransaction(tx, o.coins), 'signatures valid by our verifier');
-  t.ok(bcoinVerifies(tx, o.coins), "and by bcoin's script interpreter");
+  t.ok(bcoinVerifiesHot(tx, o.coins), "and by bcoin's script interpreter");
 });
 
 t.test('replaceByFee at no higher rate still meets rule 4 (the increase pays for the replacement at the incremental rate)', async (t) => {
@@ -204,7 +186,7 @@ t.test('replaceByFee at no higher rate still meets rule 4 (the increase pays for
     const delta = feeOf(r.tx, o.coins) - feeOf(o.tx, o.coins);
     t.ok(delta >= BigInt(o.tx.virtualSize()) && delta >= BigInt(r.tx.virtualSize()), `at ${rate} sat/vB the increase is ${delta} (sizes ${o.tx.virtualSize()} and ${r.tx.virtualSize()})`);
     t.ok(delta <= BigInt(r.vbytes), 'and no more than the estimated size: rule 4 decides, nothing is overpaid');
-    t.ok(verifyHotTransaction(r.tx, o.coins) && bcoinVerifies(r.tx, o.coins));
+    t.ok(verifyHotTransaction(r.tx, o.coins) && bcoinVerifiesHot(r.tx, o.coins));
   }
   const higher = replaceByFee(account, o.coins, o.tx, o.changeVout, 5, { incrementalRelayFeeRate: 3 });
   t.ok(feeOf(higher.tx, o.coins) - feeOf(o.tx, o.coins) >= BigInt(o.tx.virtualSize() * 3), 'a node with a higher incremental relay fee is honoured');
@@ -215,7 +197,7 @@ t.test('replaceByFee of a replacement bumps again; evicted descendants are paid 
   const first = replaceByFee(account, o.coins, o.tx, o.changeVout, 4);
   const second = replaceByFee(account, o.coins, first.tx, o.changeVout, 4);
   t.ok(feeOf(second.tx, o.coins) - feeOf(first.tx, o.coins) >= BigInt(first.tx.virtualSize()), 'the second bump also pays rule 4 over the first');
-  t.ok(bcoinVerifies(second.tx, o.coins));
+  t.ok(bcoinVerifiesHot(second.tx, o.coins));
   const child = 700n;
   const withChild = replaceByFee(account, o.coins, o.tx, o.changeVout, 2, { evictedDescendantFeeSats: child });
   t.ok(feeOf(withChild.tx, o.coins) >= feeOf(o.tx, o.coins) + child + BigInt(o.tx.virtualSize()), 'pays the original, its evicted child, and its own bandwidth');
@@ -238,7 +220,7 @@ t.test('replaceByFee refuses when the change would fall below the 294-sat dust l
   const exact = original(2, 294n + delta);
   const ok = replaceByFee(account, exact.coins, exact.tx, exact.changeVout, 20);
   t.equal(ok.tx.outs[2]?.value, 294n, 'change left at exactly the dust limit');
-  t.ok(bcoinVerifies(ok.tx, exact.coins));
+  t.ok(bcoinVerifiesHot(ok.tx, exact.coins));
   const short = original(2, 293n + delta);
   const err = thrown(() => replaceByFee(account, short.coins, short.tx, short.changeVout, 20));
   t.ok(isCustodyError(err, 'INVALID_ARGUMENT') && /dust/.test(err.message) && /\b293\b/.test(err.message), String(err));

@@ -16,7 +16,6 @@
  * Every final transaction is also checked by bcoin's script interpreter (a third implementation).
  */
 import t from 'tap';
-import { createRequire } from 'node:module';
 import * as btc from '@scure/btc-signer';
 import { Psbt, script as bscript, Transaction } from 'bitcoinjs-lib';
 import * as ecc from 'tiny-secp256k1';
@@ -42,20 +41,8 @@ import {
   type SweepOutput,
   type VerifiedSignature,
 } from '../../../src/wallet/psbt.js';
+import { bcoinVerifies } from '../../support/bcoin-verify.js';
 import { hex, thrown } from '../../support/vectors.js';
-
-// --- bcoin as a third, independent verifier (CommonJS, no types: the few calls used are typed here) --
-interface BcoinTx {
-  verify(view: unknown): boolean;
-}
-interface Bcoin {
-  TX: { fromRaw(raw: Buffer): BcoinTx };
-  CoinView: new () => { addOutput(prevout: unknown, output: unknown): unknown };
-  Outpoint: new (hash: string, index: number) => unknown;
-  Output: { fromScript(script: unknown, value: number): unknown };
-  Script: { fromRaw(raw: Buffer): unknown };
-}
-const bcoin = createRequire(import.meta.url)('bcoin') as Bcoin;
 
 // --- keys: BIP39's published test mnemonics (never real funds) ----------------------------------------
 const COLD_MNEMONICS = [
@@ -204,14 +191,14 @@ const expectedSigners = (w: Wallet, i: number, positions: readonly number[]): st
 const signersOf = (sigs: readonly VerifiedSignature[]): string[] => sigs.map((s) => hex(s.pubkey)).sort();
 
 /** bcoin's verdict on every input of `tx`, spending the wallet's made-up previous outputs. */
-function bcoinVerifies(w: Wallet, tx: Transaction): boolean {
-  const view = new bcoin.CoinView();
-  w.inputs.forEach((input, i) => {
-    const prevOut = at(at(w.prevTxs, i).outs, input.vout);
-    // bcoin names outpoints by the txid's internal byte order.
-    view.addOutput(new bcoin.Outpoint(Buffer.from(input.txid, 'hex').reverse().toString('hex'), input.vout), bcoin.Output.fromScript(bcoin.Script.fromRaw(Buffer.from(prevOut.script)), Number(prevOut.value)));
-  });
-  return bcoin.TX.fromRaw(Buffer.from(tx.toBuffer())).verify(view);
+function bcoinVerifiesSweep(w: Wallet, tx: Transaction): boolean {
+  return bcoinVerifies(
+    tx,
+    w.inputs.map((input, i) => {
+      const prevOut = at(at(w.prevTxs, i).outs, input.vout);
+      return { txid: input.txid, vout: input.vout, script: prevOut.script, value: prevOut.value };
+    }),
+  );
 }
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : `nothing thrown (${String(err)})`);
@@ -325,12 +312,12 @@ t.test('b. scure signs our proposal; signaturesOf accepts its signatures and fin
     });
     const final = finalizeSweep(single.proposal, sigs, single.signers);
     t.equal(final.getId(), single.tx.getId(), 'the final txid is the proposal\'s unsigned txid');
-    t.ok(bcoinVerifies(single, final), 'bcoin\'s script interpreter accepts every input');
+    t.ok(bcoinVerifiesSweep(single, final), 'bcoin\'s script interpreter accepts every input');
     const broken = final.clone();
     const sig = Buffer.from(at(at(broken.ins, 1).witness, 0));
     sig[10] = (sig[10] as number) ^ 0x01;
     broken.setWitness(1, [sig, at(at(broken.ins, 1).witness, 1)]);
-    t.notOk(bcoinVerifies(single, broken), 'and refuses the same transaction with one signature bit flipped');
+    t.notOk(bcoinVerifiesSweep(single, broken), 'and refuses the same transaction with one signature bit flipped');
     const scureFinal = scure(signed);
     scureFinal.finalize();
     t.equal(hex(scureFinal.extract()), final.toHex(), 'scure finalizes the same PSBT to the same transaction, byte for byte');
@@ -359,7 +346,7 @@ t.test('b. scure signs our proposal; signaturesOf accepts its signatures and fin
         t.equal(input.witness.length, 4, `${order}: input ${i}: empty, two signatures, witness script`);
         t.equal(hex(at(input.witness, 3)), hex(at(multi.inputs, i).out.witnessScript ?? new Uint8Array(0)));
       });
-      t.ok(bcoinVerifies(multi, final), `${order}: bcoin's script interpreter accepts every input (signatures in CHECKMULTISIG order)`);
+      t.ok(bcoinVerifiesSweep(multi, final), `${order}: bcoin's script interpreter accepts every input (signatures in CHECKMULTISIG order)`);
       firstHex ??= final.toHex();
       t.equal(final.toHex(), firstHex, `${order}: the same transaction whichever file comes first`);
       // scure combines the same two files and finalizes them: the same transaction.
@@ -388,7 +375,7 @@ t.test('c. a PSBT scure signed and finalized (finalScriptWitness only) is accept
       const final = finalizeSweep(w.proposal, sigs, w.signers);
       t.equal(final.getId(), w.tx.getId());
       t.equal(final.toHex(), hex(s.extract()), 'our transaction from the recovered signatures is scure\'s, byte for byte');
-      t.ok(bcoinVerifies(w, final), 'bcoin accepts it');
+      t.ok(bcoinVerifiesSweep(w, final), 'bcoin accepts it');
     });
   }
 });
@@ -414,7 +401,7 @@ t.test('d. our offline signer signs; scure loads, finalizes and extracts exactly
         w.inputs.forEach((_, i) => t.equal(scurePartialSigs(s, i).size, 1, `${f.name}: input ${i} has one partial signature to scure`));
       }
       const ours = finalizeSweep(w.proposal, collect(w, files), w.signers);
-      t.ok(bcoinVerifies(w, ours), 'bcoin accepts our final transaction');
+      t.ok(bcoinVerifiesSweep(w, ours), 'bcoin accepts our final transaction');
       for (const order of [files, [...files].reverse()]) {
         const [first, ...rest] = order.map((f) => scure(f.bytes));
         if (first === undefined) throw new Error('no file');
@@ -498,7 +485,7 @@ t.test('f. 2-of-3 with one cosigner on scure and one on our signer, on the same 
     sigs.forEach((list, i) => t.same(signersOf(list), expectedSigners(w, i, [a, c]), `${label}: input ${i} carries both signatures`));
     const final = finalizeSweep(w.proposal, sigs, w.signers);
     t.equal(final.getId(), w.tx.getId(), `${label}: the proposal's txid`);
-    t.ok(bcoinVerifies(w, final), `${label}: bcoin accepts it`);
+    t.ok(bcoinVerifiesSweep(w, final), `${label}: bcoin accepts it`);
     const s = scure(bytes);
     s.finalize();
     t.equal(hex(s.extract()), final.toHex(), `${label}: scure finalizes the file to the same transaction`);

@@ -5,7 +5,6 @@
  * test mnemonics, finalized by finalizeSweep, and checked by bcoin's script interpreter.
  */
 import t, { type Test } from 'tap';
-import { createRequire } from 'node:module';
 import { Transaction } from 'bitcoinjs-lib';
 import { isCustodyError, type CustodyError, type ErrorCode } from '../../../src/errors.js';
 import { seedKeys, signSweep, summarize, type SignerPins } from '../../../src/signer/offline.js';
@@ -18,17 +17,9 @@ import { bip32, bip32Network } from '../../../src/wallet/keys.js';
 import { mnemonicToSeed, normalizeMnemonic } from '../../../src/wallet/mnemonic.js';
 import { buildSweepPsbt, coldInputVbytes, finalizeSweep, inputSigners, signaturesOf, sweepVbytes, unsignedTx, type SweepInput, type VerifiedSignature } from '../../../src/wallet/psbt.js';
 import { planSweep, type PlanCoin, type SweepPlan, type SweepPlanRequest } from '../../../src/wallet/sweep-plan.js';
+import { bcoinVerifies } from '../../support/bcoin-verify.js';
 import { thrown } from '../../support/vectors.js';
 
-// --- bcoin as an independent verifier of the final transactions (CommonJS, untyped: typed here) -----
-interface Bcoin {
-  TX: { fromRaw(raw: Buffer): { verify(view: unknown): boolean } };
-  CoinView: new () => { addOutput(prevout: unknown, output: unknown): unknown };
-  Outpoint: new (hash: string, index: number) => unknown;
-  Output: { fromScript(script: unknown, value: number): unknown };
-  Script: { fromRaw(raw: Buffer): unknown };
-}
-const bcoin = createRequire(import.meta.url)('bcoin') as Bcoin;
 
 // --- wallets from BIP39's published test mnemonics (never real funds) --------------------------------
 const ABANDON = 'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about';
@@ -355,9 +346,7 @@ t.test('the estimate is never below the signed transaction\'s vsize, and at most
       t.equal(chosen.reduce((a, i) => a + i.value, 0n), final.outs.reduce((a, o) => a + o.value, 0n) + plan.feeSats, `${label}: inputs = outputs + fee`);
       t.ok(final.ins.every((i) => i.witness.length === (w.descriptor.kind === 'wpkh' ? 2 : 4)), `${label}: witness stacks of the descriptor's shape`);
 
-      const view = new bcoin.CoinView();
-      chosen.forEach((i) => view.addOutput(new bcoin.Outpoint(Buffer.from(i.txid, 'hex').reverse().toString('hex'), i.vout), bcoin.Output.fromScript(bcoin.Script.fromRaw(Buffer.from(i.out.script)), Number(i.value))));
-      t.ok(bcoin.TX.fromRaw(Buffer.from(final.toBuffer())).verify(view), `${label}: bcoin verifies every input`);
+      t.ok(bcoinVerifies(final, chosen.map((i) => ({ txid: i.txid, vout: i.vout, script: i.out.script, value: i.value }))), `${label}: bcoin verifies every input`);
     }
   }
 });
